@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "instagram-auth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "instagram-auth", targets: ["instagram-auth"]),
+        .executable(name: "instagram-emulator", targets: ["instagram-emulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFastCGI",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "FastCGI",
+            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "InstagramAPI",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "InstagramAuth",
+            dependencies: [
+                "FastCGI",
+                "InstagramAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "instagram-auth",
+            dependencies: [
+                "InstagramAuth",
+                "FastCGI",
+                "InstagramAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "InstagramEmulator",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "instagram-emulator",
+            dependencies: [
+                "InstagramEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
+        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,272 @@
+import Crypto
+import Foundation
+import InstagramAPI
+
+/// A configuration that can't be used, naming the key at fault.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let key: String
+    public let problem: String
+    public var description: String { "\(key): \(problem)" }
+
+    public init(_ key: String, _ problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+}
+
+/// Everything the page needs, read from the environment and an optional `KEY=value` file.
+public struct Configuration: Sendable {
+    public var profile: APIProfile
+    public var credentials: AppCredentials
+    public var endpoints: Endpoints
+    public var scopes: [String]
+    /// The key that signs `state`.
+    public var stateKey: [UInt8]
+    public var showToken: Bool
+    /// How long a `state` (and so one authorization attempt) stays valid.
+    public var stateLifetimeSeconds: Int
+    public var templatesDirectory: String?
+    public var httpTimeoutSeconds: Int
+    /// Keys that were set but that this version does not act on, for a warning at startup.
+    public var ignoredKeys: [String]
+
+    /// Every key the program reads; a file naming any other `INSTAGRAM_` key is refused as a likely typo.
+    public static let knownKeys: Set<String> = [
+        "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI", "INSTAGRAM_API",
+        "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
+        "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
+        "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
+    ]
+    /// Keys whose value may come from a file named by `KEY_FILE`.
+    public static let secretKeys: Set<String> = ["INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET"]
+
+    /// Loads and checks the configuration. `configFile` (from `--config`) wins over `INSTAGRAM_AUTH_CONFIG`;
+    /// the environment wins over the file.
+    public static func load(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> Configuration {
+        var fileValues: [String: String] = [:]
+        if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            fileValues = try ConfigurationFile.read(path: path)
+        }
+        let source = Source(environment: environment, file: fileValues)
+        return try Configuration(source)
+    }
+
+    init(_ source: Source) throws(ConfigurationError) {
+        let profileName = source.value("INSTAGRAM_API") ?? APIProfile.instagramLogin.rawValue
+        guard let profile = APIProfile(rawValue: profileName) else {
+            throw ConfigurationError("INSTAGRAM_API", "must be instagram-login or basic-display, not \(profileName.debugDescription)")
+        }
+        self.profile = profile
+
+        guard let appID = source.value("INSTAGRAM_APP_ID") else {
+            throw ConfigurationError("INSTAGRAM_APP_ID", "is required: the Instagram app id from the app dashboard (Instagram > API setup)")
+        }
+        guard appID.allSatisfy(\.isASCIIDigit) else {
+            throw ConfigurationError("INSTAGRAM_APP_ID", "must be the numeric Instagram app id")
+        }
+        guard let appSecret = try source.secret("INSTAGRAM_APP_SECRET") else {
+            throw ConfigurationError("INSTAGRAM_APP_SECRET", "is required (or INSTAGRAM_APP_SECRET_FILE naming a file that holds it)")
+        }
+        guard let redirectURI = source.value("INSTAGRAM_REDIRECT_URI") else {
+            throw ConfigurationError("INSTAGRAM_REDIRECT_URI", "is required: this page's public URL, exactly as registered at Instagram")
+        }
+        try Self.checkURL(redirectURI, key: "INSTAGRAM_REDIRECT_URI", isRedirectURI: true)
+        credentials = AppCredentials(appID: appID, appSecret: appSecret, redirectURI: redirectURI)
+
+        let defaults = Endpoints.defaults(for: profile)
+        let oauth = source.value("INSTAGRAM_OAUTH_BASE_URL") ?? defaults.oauthBaseURL
+        let api = source.value("INSTAGRAM_API_BASE_URL") ?? defaults.apiBaseURL
+        let graph = source.value("INSTAGRAM_GRAPH_BASE_URL") ?? defaults.graphBaseURL
+        try Self.checkURL(oauth, key: "INSTAGRAM_OAUTH_BASE_URL", isRedirectURI: false)
+        try Self.checkURL(api, key: "INSTAGRAM_API_BASE_URL", isRedirectURI: false)
+        try Self.checkURL(graph, key: "INSTAGRAM_GRAPH_BASE_URL", isRedirectURI: false)
+        endpoints = Endpoints(oauthBaseURL: oauth, apiBaseURL: api, graphBaseURL: graph)
+
+        scopes = try Self.scopes(source.value("INSTAGRAM_SCOPES"), profile: profile)
+
+        if let secret = try source.secret("INSTAGRAM_AUTH_STATE_SECRET") {
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError("INSTAGRAM_AUTH_STATE_SECRET", "must be at least 32 characters")
+            }
+            stateKey = Array(secret.utf8)
+        } else {
+            let derived = HMAC<SHA256>.authenticationCode(
+                for: Array("instagram-auth state key v1".utf8), using: SymmetricKey(data: Array(appSecret.utf8)))
+            stateKey = Array(derived)
+        }
+
+        let lifetimeText = source.value("INSTAGRAM_AUTH_STATE_LIFETIME") ?? "600"
+        guard let lifetime = Int(lifetimeText), (1...3600).contains(lifetime) else {
+            throw ConfigurationError(
+                "INSTAGRAM_AUTH_STATE_LIFETIME", "must be whole seconds from 1 to 3600, not \(lifetimeText.debugDescription)")
+        }
+        stateLifetimeSeconds = lifetime
+
+        switch source.value("INSTAGRAM_AUTH_SHOW_TOKEN") ?? "0" {
+        case "0", "false", "no": showToken = false
+        case "1", "true", "yes": showToken = true
+        case let other: throw ConfigurationError("INSTAGRAM_AUTH_SHOW_TOKEN", "must be 0 or 1, not \(other.debugDescription)")
+        }
+
+        templatesDirectory = source.value("INSTAGRAM_AUTH_TEMPLATES")
+        if let directory = templatesDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError("INSTAGRAM_AUTH_TEMPLATES", "\(directory) is not a folder")
+            }
+        }
+
+        let timeoutText = source.value("INSTAGRAM_HTTP_TIMEOUT") ?? "10"
+        guard let timeout = Int(timeoutText), (1...50).contains(timeout) else {
+            throw ConfigurationError(
+                "INSTAGRAM_HTTP_TIMEOUT", "must be whole seconds from 1 to 50 (below nginx's 60 s fastcgi_read_timeout), not \(timeoutText.debugDescription)")
+        }
+        httpTimeoutSeconds = timeout
+
+        if source.value("INSTAGRAM_AUTH_ALLOWED_USERS") != nil {
+            throw ConfigurationError(
+                "INSTAGRAM_AUTH_ALLOWED_USERS", "is not supported by this version, which keeps no accounts; unset it")
+        }
+        ignoredKeys = source.value("INSTAGRAM_AUTH_DATABASE") == nil ? [] : ["INSTAGRAM_AUTH_DATABASE"]
+    }
+
+    private static func scopes(_ text: String?, profile: APIProfile) throws(ConfigurationError) -> [String] {
+        guard let text else { return profile.defaultScopes }
+        let scopes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !scopes.isEmpty else { throw ConfigurationError("INSTAGRAM_SCOPES", "names no scope") }
+        for scope in scopes {
+            guard scope.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw ConfigurationError("INSTAGRAM_SCOPES", "\(scope.debugDescription) is not a scope name")
+            }
+            if profile == .instagramLogin, scope.hasPrefix("business_") {
+                throw ConfigurationError(
+                    "INSTAGRAM_SCOPES", "\(scope) was retired on 2025-01-27; use instagram_\(scope)")
+            }
+            if profile == .instagramLogin, scope == "user_profile" || scope == "user_media" {
+                throw ConfigurationError(
+                    "INSTAGRAM_SCOPES", "\(scope) belongs to basic-display; instagram-login uses instagram_business_basic")
+            }
+        }
+        return scopes
+    }
+
+    /// https, or http on a loopback host; a redirect URI also may not carry a query or fragment.
+    static func checkURL(_ text: String, key: String, isRedirectURI: Bool) throws(ConfigurationError) {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
+            let host = url.host, !host.isEmpty
+        else {
+            throw ConfigurationError(key, "\(text.debugDescription) is not an absolute URL")
+        }
+        switch scheme {
+        case "https": break
+        case "http":
+            guard isLoopback(host) else {
+                throw ConfigurationError(key, "must use https; plain http is accepted only for a loopback host such as 127.0.0.1")
+            }
+        default:
+            throw ConfigurationError(key, "must be an https URL")
+        }
+        if url.user != nil || url.password != nil {
+            throw ConfigurationError(key, "must not carry a user name or password")
+        }
+        if isRedirectURI {
+            if url.query != nil {
+                throw ConfigurationError(key, "must not carry a query string: Instagram then fails to match it")
+            }
+            if url.fragment != nil {
+                throw ConfigurationError(key, "must not carry a #fragment")
+            }
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
+        let octets = host.split(separator: ".")
+        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// The path of the redirect URI, for the binding cookie.
+    public var redirectPath: String {
+        let path = URLComponents(string: credentials.redirectURI)?.path ?? "/"
+        return path.isEmpty ? "/" : path
+    }
+
+    public var redirectIsHTTPS: Bool {
+        credentials.redirectURI.lowercased().hasPrefix("https://")
+    }
+}
+
+/// The environment over the file, with `KEY_FILE` for secrets.
+struct Source {
+    let environment: [String: String]
+    let file: [String: String]
+
+    func value(_ key: String) -> String? {
+        for layer in [environment, file] {
+            if let value = layer[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty { return value }
+        }
+        return nil
+    }
+
+    func secret(_ key: String) throws(ConfigurationError) -> String? {
+        for layer in [environment, file] {
+            let direct = layer[key].flatMap { $0.isEmpty ? nil : $0 }
+            let path = layer[key + "_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            if direct != nil, path != nil {
+                throw ConfigurationError(key, "is set both directly and through \(key)_FILE; keep one")
+            }
+            if let direct { return direct }
+            if let path {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ConfigurationError(key + "_FILE", "cannot read \(path)")
+                }
+                let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !text.isEmpty else { throw ConfigurationError(key + "_FILE", "\(path) is empty") }
+                return text
+            }
+        }
+        return nil
+    }
+}
+
+/// `KEY=value` lines: `#` comments, blank lines, an optional `export `, optional quotes.
+public enum ConfigurationFile {
+    public static func read(path: String) throws(ConfigurationError) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "cannot read the configuration file \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(path) is not UTF-8 text")
+        }
+        return try parse(text, name: path)
+    }
+
+    public static func parse(_ text: String, name: String) throws(ConfigurationError) -> [String: String] {
+        var values: [String: String] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.hasSuffix("\r") { line.removeLast() }
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(name) line \(index + 1) is not KEY=value")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+            }
+            let base = key.hasSuffix("_FILE") ? String(key.dropLast(5)) : key
+            guard Configuration.knownKeys.contains(key) || Configuration.secretKeys.contains(base) else {
+                throw ConfigurationError(key, "in \(name) line \(index + 1) is not a known key")
+            }
+            values[key] = value
+        }
+        return values
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

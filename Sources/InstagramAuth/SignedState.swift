@@ -1,0 +1,136 @@
+import Crypto
+import Foundation
+
+/// The `state` sent to Instagram and back: `v1.<issued>.<nonce>.<binding>.<mac>`.
+/// The MAC (HMAC-SHA256) covers the rest; `binding` ties it to the browser's cookie, so a state
+/// copied into another browser, or forged, or older than `lifetime`, is refused.
+public struct StateSigner: Sendable {
+    public enum Verdict: Equatable, Sendable {
+        case valid
+        case missing
+        case forged
+        case expired
+        /// The state is genuine but this browser has no binding cookie (cookies blocked, or another browser).
+        case noCookie
+        /// The state is genuine but was issued to another browser.
+        case otherBrowser
+    }
+
+    private let keyBytes: [UInt8]
+    public let lifetimeSeconds: Int
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    public init(key: [UInt8], lifetimeSeconds: Int = 600) {
+        self.keyBytes = key
+        self.lifetimeSeconds = lifetimeSeconds
+    }
+
+    public func issue(browser: String, now: Date = Date()) -> String {
+        let issued = String(Int(now.timeIntervalSince1970))
+        let nonce = Base64URL.encode(RandomBytes.make(12))
+        let payload = "v1.\(issued).\(nonce).\(bindingTag(browser))"
+        return "\(payload).\(mac(payload))"
+    }
+
+    public func verify(_ state: String?, browser: String?, now: Date = Date()) -> Verdict {
+        guard let state, !state.isEmpty else { return .missing }
+        let parts = state.split(separator: ".", omittingEmptySubsequences: false)
+        guard state.utf8.count <= 256, parts.count == 5, parts[0] == "v1", let issued = Int(parts[1]) else {
+            return .forged
+        }
+        let payload = parts[0..<4].joined(separator: ".")
+        guard let given = Base64URL.decode(String(parts[4])),
+            HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Array(payload.utf8), using: key)
+        else {
+            return .forged
+        }
+        let age = Int(now.timeIntervalSince1970) - issued
+        guard age >= -60, age <= lifetimeSeconds else { return .expired }
+        guard let browser, !browser.isEmpty else { return .noCookie }
+        guard constantTimeEqual(Array(parts[3].utf8), Array(bindingTag(browser).utf8)) else { return .otherBrowser }
+        return .valid
+    }
+
+    private func mac(_ payload: String) -> String {
+        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(payload.utf8), using: key)))
+    }
+
+    private func bindingTag(_ browser: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array("browser:\(browser)".utf8), using: key)
+        return Base64URL.encode(Array(code.prefix(12)))
+    }
+
+    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+enum RandomBytes {
+    static func make(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}
+
+enum Base64URL {
+    static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ $0 < 128 }) else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.utf8.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}
+
+/// The cookie that binds a `state` to the browser it was issued to.
+public struct BrowserCookie: Sendable {
+    public static let name = "instagram_auth_browser"
+    public let path: String
+    public let secure: Bool
+    public let maxAgeSeconds: Int
+
+    /// A fresh, random browser id.
+    public static func newValue() -> String { Base64URL.encode(RandomBytes.make(24)) }
+
+    /// Only values that look like ours are taken from the Cookie header.
+    public static func isWellFormed(_ value: String) -> Bool {
+        value.utf8.count == 32 && Base64URL.decode(value)?.count == 24
+    }
+
+    public func header(value: String) -> String {
+        var parts = ["\(Self.name)=\(value)", "Path=\(path)", "Max-Age=\(maxAgeSeconds)", "HttpOnly", "SameSite=Lax"]
+        if secure { parts.append("Secure") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// Parsing of the `Cookie` request header: `a=1; b=2`.
+public enum CookieHeader {
+    public static func value(named name: String, in header: String?) -> String? {
+        guard let header else { return nil }
+        for pair in header.split(separator: ";") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            if parts[0].trimmingCharacters(in: .whitespaces) == name {
+                var value = parts[1].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+                return value
+            }
+        }
+        return nil
+    }
+}
+
+/// Codes and tokens in logs: enough to tell two apart, never enough to use.
+public enum Redact {
+    public static func short(_ secret: String) -> String {
+        secret.utf8.count <= 8 ? "…(\(secret.utf8.count))" : "\(secret.prefix(4))…(\(secret.utf8.count))"
+    }
+}

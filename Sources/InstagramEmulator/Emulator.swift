@@ -1,0 +1,413 @@
+import Foundation
+
+/// A local Instagram: the OAuth dialog, the token endpoint, the Graph token calls and `/me`,
+/// strict as the real ones, and told on demand to misbehave. Transport-free: `EmulatorServer` serves it.
+public final class Emulator: @unchecked Sendable {
+    public struct App: Sendable {
+        public var id: String
+        public var secret: String
+        /// Redirect URIs registered for the app; matched exactly, as Instagram does.
+        public var redirectURIs: [String]
+
+        public init(id: String, secret: String, redirectURIs: [String]) {
+            self.id = id
+            self.secret = secret
+            self.redirectURIs = redirectURIs
+        }
+    }
+
+    public struct User: Sendable {
+        public var id: String
+        public var username: String
+
+        public init(id: String, username: String) {
+            self.id = id
+            self.username = username
+        }
+    }
+
+    /// How the next answers of the API endpoints go wrong.
+    public enum Fault: String, Sendable, CaseIterable {
+        case none, slow, error, hang, reset, garbage
+    }
+
+    public enum Reply: Sendable, Equatable {
+        case respond(status: Int, headers: [String: String], body: String)
+        indirect case delayed(milliseconds: Int, Reply)
+        case hang
+        case reset
+    }
+
+    struct IssuedCode {
+        let appID: String
+        let redirectURI: String
+        let scopes: [String]
+        var issuedAt: Date
+        var used: Bool
+    }
+
+    struct IssuedToken {
+        let userID: String
+        let longLived: Bool
+        let issuedAt: Date
+        let expiresAt: Date
+    }
+
+    public let app: App
+    public let user: User
+    public var codeLifetime: TimeInterval
+    private let lock = NSLock()
+    private var codes: [String: IssuedCode] = [:]
+    private var tokens: [String: IssuedToken] = [:]
+    private var fault: Fault = .none
+    private var faultDelayMilliseconds = 0
+    private var faultPath: String?
+    private var flatLoginTokens = false
+    private var counts: [String: Int] = [:]
+    private var lastForms: [String: [String: String]] = [:]
+    private let now: @Sendable () -> Date
+
+    public init(app: App, user: User, codeLifetime: TimeInterval = 3600, now: @escaping @Sendable () -> Date = Date.init) {
+        self.app = app
+        self.user = user
+        self.codeLifetime = codeLifetime
+        self.now = now
+    }
+
+    static let apiPaths: Set<String> = ["/oauth/access_token", "/access_token", "/refresh_access_token", "/me"]
+
+    public func handle(method: String, path rawPath: String, query: [String: String], form: [String: String]) -> Reply {
+        let path = Self.normalise(rawPath)
+        lock.withLock {
+            counts[path, default: 0] += 1
+            if method == "POST" { lastForms[path] = form }
+        }
+        if Self.apiPaths.contains(path), let reply = faultReply(for: path) { return reply }
+        switch (method, path) {
+        case ("GET", "/oauth/authorize"): return consentPage(query)
+        case ("POST", "/oauth/authorize"): return decide(form)
+        case ("POST", "/oauth/access_token"): return exchangeCode(form)
+        case ("GET", "/access_token"): return exchangeForLongLived(query)
+        case ("GET", "/refresh_access_token"): return refresh(query)
+        case ("GET", "/me"): return me(query)
+        case ("POST", "/_emulator/fault"): return setFault(query.merging(form) { a, _ in a })
+        case ("POST", "/_emulator/expire-codes"): return expireCodes()
+        case ("POST", "/_emulator/age-tokens"): return ageTokens(query.merging(form) { a, _ in a })
+        case ("POST", "/_emulator/token-shape"): return setTokenShape(query.merging(form) { a, _ in a })
+        case ("GET", "/_emulator/stats"): return stats()
+        case ("GET", "/"): return .respond(status: 200, headers: Self.html, body: Self.page("Instagram emulator", "<p>A local stand-in for Instagram's OAuth and Graph endpoints.</p>"))
+        case (_, "/oauth/access_token"), (_, "/oauth/authorize"):
+            return .respond(status: 405, headers: Self.html, body: Self.page("Method not allowed", ""))
+        default:
+            return graphError(status: 404, message: "Unknown path components: \(path)", code: 2500, type: "IGApiException")
+        }
+    }
+
+    /// `/v21.0/me` is `/me`: Graph calls may carry a version.
+    static func normalise(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        if parts.count == 2, parts[0].hasPrefix("v"), Double(parts[0].dropFirst()) != nil { return "/" + parts[1] }
+        return path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    // MARK: - The OAuth dialog
+
+    private func consentPage(_ query: [String: String]) -> Reply {
+        let appID = query["client_id"] ?? query["app_id"] ?? ""
+        guard appID == app.id else {
+            return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid platform app</p>"))
+        }
+        let redirectURI = query["redirect_uri"] ?? ""
+        guard app.redirectURIs.contains(redirectURI) else {
+            return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid redirect_uri</p>"))
+        }
+        guard query["response_type"] == "code" else {
+            return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid response_type</p>"))
+        }
+        let scopes = (query["scope"] ?? "").split(separator: ",").map(String.init)
+        if let bad = scopes.first(where: { !Self.knownScopes.contains($0) }) ?? (scopes.isEmpty ? "(none)" : nil) {
+            return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid scope: \(Self.escape(bad))</p>"))
+        }
+        let hidden = [("redirect_uri", redirectURI), ("scope", scopes.joined(separator: ",")), ("state", query["state"] ?? "")]
+            .map { "<input type=\"hidden\" name=\"\($0.0)\" value=\"\(Self.escape($0.1))\">" }.joined(separator: "\n")
+        let body = """
+            <p><strong>Emulated app</strong> would like to access your Instagram account <strong>@\(Self.escape(user.username))</strong>.</p>
+            <p>Permissions: \(Self.escape(scopes.joined(separator: ", ")))</p>
+            <form method="post" action="/oauth/authorize">
+            \(hidden)
+            <button type="submit" name="decision" value="allow">Allow</button>
+            <button type="submit" name="decision" value="deny">Cancel</button>
+            </form>
+            """
+        return .respond(status: 200, headers: Self.html, body: Self.page("Authorize app", body))
+    }
+
+    private func decide(_ form: [String: String]) -> Reply {
+        let redirectURI = form["redirect_uri"] ?? ""
+        guard app.redirectURIs.contains(redirectURI) else {
+            return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid redirect_uri</p>"))
+        }
+        let state = form["state"].map { "&state=\(Self.percent($0))" } ?? ""
+        guard form["decision"] == "allow" else {
+            let location = "\(redirectURI)?error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request\(state)"
+            return .respond(status: 302, headers: ["Location": location], body: "")
+        }
+        let code = issueCode(redirectURI: redirectURI, scopes: (form["scope"] ?? "").split(separator: ",").map(String.init))
+        return .respond(status: 302, headers: ["Location": "\(redirectURI)?code=\(code)\(state)#_"], body: "")
+    }
+
+    /// Issues a code as if the user had clicked Allow; for tests that skip the dialog.
+    public func issueCode(redirectURI: String, scopes: [String]) -> String {
+        let code = "AQ" + Self.randomToken(48)
+        lock.withLock {
+            codes[code] = IssuedCode(appID: app.id, redirectURI: redirectURI, scopes: scopes, issuedAt: now(), used: false)
+        }
+        return code
+    }
+
+    // MARK: - Tokens
+
+    private func exchangeCode(_ form: [String: String]) -> Reply {
+        let appID = form["client_id"] ?? form["app_id"]
+        let secret = form["client_secret"] ?? form["app_secret"]
+        guard let appID, !appID.isEmpty else { return oauthError("Missing required parameter: client_id") }
+        guard appID == app.id else { return oauthError("Invalid platform app") }
+        guard let secret, secret == app.secret else { return oauthError("Error validating client secret.") }
+        guard form["grant_type"] == "authorization_code" else { return oauthError("Unsupported grant type: \(form["grant_type"] ?? "")") }
+        guard let redirectURI = form["redirect_uri"], !redirectURI.isEmpty else {
+            return oauthError("Missing required parameter: redirect_uri")
+        }
+        guard let code = form["code"], !code.isEmpty else { return oauthError("Missing required parameter: code") }
+        let outcome: Result<IssuedCode, Rejection> = lock.withLock {
+            guard var issued = codes[code] else { return .failure(.init("Invalid authorization code")) }
+            guard !issued.used else { return .failure(.init("This authorization code has been used")) }
+            guard now().timeIntervalSince(issued.issuedAt) <= codeLifetime else {
+                return .failure(.init("This authorization code has expired"))
+            }
+            guard issued.redirectURI == redirectURI else {
+                return .failure(.init(
+                    "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request"))
+            }
+            issued.used = true
+            codes[code] = issued
+            return .success(issued)
+        }
+        let issued: IssuedCode
+        switch outcome {
+        case .failure(let rejection): return oauthError(rejection.message)
+        case .success(let value): issued = value
+        }
+        let token = storeToken(longLived: false, lifetime: 3600)
+        let isLogin = issued.scopes.contains { $0.hasPrefix("instagram_business_") }
+        let permissions = issued.scopes.joined(separator: ",")
+        if !isLogin {
+            return json(200, #"{"access_token":"\#(token)","user_id":\#(user.id)}"#)
+        }
+        if lock.withLock({ flatLoginTokens }) {
+            let list = issued.scopes.map { "\"\($0)\"" }.joined(separator: ",")
+            return json(200, #"{"access_token":"\#(token)","user_id":\#(user.id),"permissions":[\#(list)]}"#)
+        }
+        return json(200, #"{"data":[{"access_token":"\#(token)","user_id":"\#(user.id)","permissions":"\#(permissions)"}]}"#)
+    }
+
+    private func exchangeForLongLived(_ query: [String: String]) -> Reply {
+        guard query["grant_type"] == "ig_exchange_token" else {
+            return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
+        }
+        guard query["client_secret"] == app.secret else {
+            return graphError(status: 400, message: "Error validating client secret.", code: 1, type: "OAuthException")
+        }
+        guard case .success(let old) = validToken(query["access_token"]) else { return invalidToken() }
+        guard !old.longLived else {
+            return graphError(status: 400, message: "Invalid OAuth access token - Cannot parse access token", code: 190, type: "OAuthException")
+        }
+        return longLivedReply()
+    }
+
+    private func refresh(_ query: [String: String]) -> Reply {
+        guard query["grant_type"] == "ig_refresh_token" else {
+            return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
+        }
+        guard case .success(let old) = validToken(query["access_token"]), old.longLived else { return invalidToken() }
+        guard now().timeIntervalSince(old.issuedAt) >= 24 * 3600 else {
+            return graphError(status: 400, message: "The access token is not old enough to be refreshed", code: 10, type: "OAuthException")
+        }
+        return longLivedReply()
+    }
+
+    private func longLivedReply() -> Reply {
+        let lifetime = 5_184_000
+        let token = storeToken(longLived: true, lifetime: TimeInterval(lifetime))
+        return json(200, #"{"access_token":"\#(token)","token_type":"bearer","expires_in":\#(lifetime - 56)}"#)
+    }
+
+    private func me(_ query: [String: String]) -> Reply {
+        guard case .success = validToken(query["access_token"]) else { return invalidToken() }
+        return json(
+            200,
+            #"{"id":"\#(user.id)","user_id":"\#(user.id)","username":"\#(user.username)","account_type":"BUSINESS","media_count":42}"#)
+    }
+
+    private func storeToken(longLived: Bool, lifetime: TimeInterval) -> String {
+        let token = "IGAA" + Self.randomToken(120)
+        let issued = now()
+        lock.withLock {
+            tokens[token] = IssuedToken(userID: user.id, longLived: longLived, issuedAt: issued, expiresAt: issued + lifetime)
+        }
+        return token
+    }
+
+    private func validToken(_ token: String?) -> Result<IssuedToken, Rejection> {
+        lock.withLock {
+            guard let token, let issued = tokens[token] else { return .failure(.init("Invalid OAuth access token")) }
+            guard issued.expiresAt > now() else { return .failure(.init("Error validating access token: Session has expired")) }
+            return .success(issued)
+        }
+    }
+
+    private func invalidToken() -> Reply {
+        graphError(status: 400, message: "Invalid OAuth access token - Cannot parse access token", code: 190, type: "OAuthException")
+    }
+
+    // MARK: - Control
+
+    private func faultReply(for path: String) -> Reply? {
+        let (fault, only) = lock.withLock { (self.fault, faultPath) }
+        if let only, only != path { return nil }
+        switch fault {
+        case .none: return nil
+        case .slow: return nil
+        case .error:
+            return .respond(status: 500, headers: Self.html, body: "<html><body>Sorry, something went wrong.</body></html>")
+        case .hang: return .hang
+        case .reset: return .reset
+        case .garbage:
+            return .respond(status: 200, headers: ["Content-Type": "text/html"], body: "<html>\u{1}\u{2}not json {\"access_token\":")
+        }
+    }
+
+    /// The delay a `slow` fault adds to the API answer for `path`, if any.
+    public func delay(for rawPath: String) -> Int? {
+        let path = Self.normalise(rawPath)
+        guard Self.apiPaths.contains(path) else { return nil }
+        return lock.withLock {
+            guard fault == .slow, faultPath == nil || faultPath == path else { return nil }
+            return faultDelayMilliseconds
+        }
+    }
+
+    public func setFault(_ fault: Fault, delayMilliseconds: Int = 0, path: String? = nil) {
+        lock.withLock {
+            self.fault = fault
+            self.faultDelayMilliseconds = delayMilliseconds
+            self.faultPath = path
+        }
+    }
+
+    private func setFault(_ values: [String: String]) -> Reply {
+        guard let fault = Fault(rawValue: values["mode"] ?? "") else {
+            return json(400, #"{"error":"mode must be one of \#(Fault.allCases.map(\.rawValue).joined(separator: ", "))"}"#)
+        }
+        setFault(fault, delayMilliseconds: Int(values["delay_ms"] ?? "") ?? 1000, path: values["path"].map(Self.normalise))
+        return json(200, #"{"mode":"\#(fault.rawValue)"}"#)
+    }
+
+    private func expireCodes() -> Reply {
+        lock.withLock {
+            for key in codes.keys { codes[key]?.issuedAt = .distantPast }
+        }
+        return json(200, #"{"expired":true}"#)
+    }
+
+    /// Makes every token look `seconds` older, as if time had passed.
+    private func ageTokens(_ values: [String: String]) -> Reply {
+        let seconds = TimeInterval(Int(values["seconds"] ?? "") ?? 86_400)
+        lock.withLock {
+            for (key, token) in tokens {
+                tokens[key] = IssuedToken(
+                    userID: token.userID, longLived: token.longLived,
+                    issuedAt: token.issuedAt - seconds, expiresAt: token.expiresAt - seconds)
+            }
+        }
+        return json(200, #"{"aged":\#(Int(seconds))}"#)
+    }
+
+    private func setTokenShape(_ values: [String: String]) -> Reply {
+        let flat = values["shape"] == "flat"
+        lock.withLock { flatLoginTokens = flat }
+        return json(200, #"{"shape":"\#(flat ? "flat" : "data")"}"#)
+    }
+
+    /// Requests seen per path, so tests can tell that no token request was made.
+    public func count(of path: String) -> Int { lock.withLock { counts[Self.normalise(path)] ?? 0 } }
+
+    /// The form fields of the last POST to `path`, so tests can check what a client sent.
+    public func lastForm(of path: String) -> [String: String]? { lock.withLock { lastForms[Self.normalise(path)] } }
+
+    private func stats() -> Reply {
+        let snapshot = lock.withLock { counts }
+        let members = snapshot.sorted { $0.key < $1.key }.map { "\"\(Self.jsonEscape($0.key))\":\($0.value)" }
+        return json(200, "{\(members.joined(separator: ","))}")
+    }
+
+    // MARK: - Answers
+
+    struct Rejection: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    private func oauthError(_ message: String) -> Reply {
+        json(400, #"{"error_type":"OAuthException","code":400,"error_message":"\#(Self.jsonEscape(message))"}"#)
+    }
+
+    private func graphError(status: Int, message: String, code: Int, type: String) -> Reply {
+        json(
+            status,
+            #"{"error":{"message":"\#(Self.jsonEscape(message))","type":"\#(type)","code":\#(code),"fbtrace_id":"A\#(Self.randomToken(20))"}}"#)
+    }
+
+    private func json(_ status: Int, _ body: String) -> Reply {
+        .respond(status: status, headers: ["Content-Type": "application/json; charset=UTF-8"], body: body)
+    }
+
+    static let knownScopes: Set<String> = [
+        "user_profile", "user_media", "instagram_business_basic", "instagram_business_manage_messages",
+        "instagram_business_manage_comments", "instagram_business_content_publish", "instagram_business_manage_insights",
+    ]
+
+    static let html = ["Content-Type": "text/html; charset=utf-8"]
+
+    static func page(_ title: String, _ body: String) -> String {
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(escape(title))</title></head><body><h1>\(escape(title))</h1>\n\(body)\n</body></html>\n"
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "'", with: "&#39;")
+    }
+
+    static func jsonEscape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func percent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ""
+    }
+
+    static func randomToken(_ length: Int) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Serves an `Emulator` over plain HTTP/1.1 on loopback.
+public final class EmulatorServer: Sendable {
+    public let emulator: Emulator
+    private let channel: any Channel
+
+    /// Binds `host:port` (port 0 picks a free one).
+    public init(emulator: Emulator, host: String, port: Int) async throws {
+        self.emulator = emulator
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(EmulatorHandler(emulator: emulator))
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    public func close() async throws {
+        try await channel.close()
+    }
+
+    public func waitUntilClosed() async throws {
+        try await channel.closeFuture.get()
+    }
+}
+
+final class EmulatorHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let emulator: Emulator
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    static let maxBody = 1 << 20
+
+    init(emulator: Emulator) {
+        self.emulator = emulator
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes <= Self.maxBody { body.writeBuffer(&chunk) }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let components = URLComponents(string: head.uri)
+            var query: [String: String] = [:]
+            for item in components?.queryItems ?? [] where query[item.name] == nil { query[item.name] = item.value ?? "" }
+            var form: [String: String] = [:]
+            if head.method == .POST {
+                let text = String(buffer: body)
+                var parser = URLComponents()
+                parser.percentEncodedQuery = text.replacingOccurrences(of: "+", with: "%20")
+                for item in parser.queryItems ?? [] where form[item.name] == nil { form[item.name] = item.value ?? "" }
+            }
+            let path = components?.path ?? head.uri
+            var reply = emulator.handle(method: head.method.rawValue, path: path, query: query, form: form)
+            if let delay = emulator.delay(for: path) { reply = .delayed(milliseconds: delay, reply) }
+            send(reply, context: context, keepAlive: head.isKeepAlive)
+        }
+    }
+
+    private func send(_ reply: Emulator.Reply, context: ChannelHandlerContext, keepAlive: Bool) {
+        switch reply {
+        case .hang:
+            return
+        case .reset:
+            // SO_LINGER 0: close() sends a TCP RST instead of a FIN, as a crashed peer would.
+            let channel = context.channel
+            if let provider = channel as? any SocketOptionProvider {
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
+        case .delayed(let milliseconds, let inner):
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+                let (handler, context) = bound.value
+                handler.send(inner, context: context, keepAlive: keepAlive)
+            }
+        case .respond(let status, let headers, let text):
+            var fields = HTTPHeaders()
+            for (name, value) in headers { fields.add(name: name, value: value) }
+            fields.add(name: "Content-Length", value: String(text.utf8.count))
+            if !keepAlive { fields.add(name: "Connection", value: "close") }
+            let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: fields)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if !keepAlive { channel.close(promise: nil) }
+            }
+        }
+    }
+}

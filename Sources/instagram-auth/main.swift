@@ -1,0 +1,184 @@
+import ArgumentParser
+import Dispatch
+import FastCGI
+import Foundation
+import InstagramAPI
+import InstagramAuth
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+enum Entry {
+    static func main() async {
+        let environment = ProcessInfo.processInfo.environment
+        // Started by a web server as CGI: answer the one request, whatever argv holds
+        // (CGI passes a query string without '=' as arguments).
+        if environment["GATEWAY_INTERFACE"]?.hasPrefix("CGI/") == true, environment["REQUEST_METHOD"] != nil {
+            exit(await CGIMode.run(environment: environment))
+        }
+        await InstagramAuthCommand.main()
+    }
+}
+
+struct InstagramAuthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "instagram-auth",
+        abstract: "Connects an Instagram account to a website: the authorize page and callback, behind nginx over FastCGI.",
+        discussion: """
+            Configuration comes from the environment, or from KEY=value lines in the file named by
+            --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID,
+            INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI.
+
+            Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
+            """,
+        subcommands: [Serve.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the FastCGI responder.",
+        discussion: """
+            With neither --socket nor --listen it serves the listening socket it inherited: fd 3 under
+            systemd socket activation (LISTEN_FDS), fd 0 otherwise (spawn-fcgi, any FastCGI process manager).
+            SIGTERM or SIGINT: stop accepting, finish the requests in flight, remove the socket file, exit 0.
+            """)
+
+    @Option(help: ArgumentHelp("Listen on a Unix socket at PATH, replacing a stale one.", valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("Listen on TCP HOST:PORT.", valueName: "host:port"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("Permissions of the Unix socket, in octal; the web server's user must be able to write to it.", valueName: "mode"))
+    var socketMode = "0660"
+
+    @Option(help: ArgumentHelp("Owner of the Unix socket, USER[:GROUP] (needs root).", valueName: "user:group"))
+    var socketOwner: String?
+
+    @Option(help: "Threads that accept and read requests. Answers run concurrently beyond this: a slow Instagram holds no thread.")
+    var workers = 4
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be from 1 to 256") }
+        guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
+        guard UInt16(socketMode, radix: 8).map({ $0 <= 0o777 }) == true else {
+            throw ValidationError("--socket-mode must be octal permissions such as 0660")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
+
+    func run() async throws {
+        let logger = Logging.make(level: logLevel)
+        let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: config)
+        for key in configuration.ignoredKeys {
+            logger.warning("\(key) is set but this version does not use it")
+        }
+        let pages = try Pages(overrides: configuration.templatesDirectory)
+        let listener = try OpenListener.open(try chosenListener())
+        let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
+        let page = AuthPage(configuration: configuration, transport: transport, pages: pages, logger: logger)
+        let server = FastCGIServer(
+            listener: listener, responder: page, options: .init(workers: workers), logger: logger)
+
+        signal(SIGPIPE, SIG_IGN)
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { server.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        logger.info(
+            "instagram-auth ready",
+            metadata: [
+                "api": "\(configuration.profile.rawValue)", "redirect_uri": "\(configuration.credentials.redirectURI)",
+                "listen": "\(describe(listener))",
+            ])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                server.run()
+                done.resume()
+            }
+            thread.name = "fastcgi-main"
+            thread.start()
+        }
+        sources.forEach { $0.cancel() }
+        await transport.shutdown()
+    }
+
+    private func chosenListener() throws -> Listener {
+        if let socket {
+            return .unixSocket(path: socket, mode: mode_t(socketMode, radix: 8), owner: socketOwner)
+        }
+        if let listen {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (1...65535).contains(port)
+            else {
+                throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:9000")
+            }
+            return .tcp(host: String(listen[..<colon]), port: port)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if environment["LISTEN_PID"] == String(getpid()), environment["LISTEN_FDS"] == "1" {
+            return .inherited(fd: 3)
+        }
+        return .inherited(fd: 0)
+    }
+
+    private func describe(_ listener: OpenListener) -> String {
+        if let path = listener.socketPath { return "unix:\(path)" }
+        if let listen { return listen }
+        return "fd \(listener.fd)"
+    }
+}
+
+/// One request from the CGI environment and stdin, answered on stdout.
+enum CGIMode {
+    static func run(environment: [String: String]) async -> Int32 {
+        let logger = Logging.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice")
+        let response: Response
+        var includeBody = true
+        do {
+            let configuration = try Configuration.load(environment: environment)
+            let pages = try Pages(overrides: configuration.templatesDirectory)
+            let declared = Int(environment["CONTENT_LENGTH"] ?? "") ?? 0
+            var body: [UInt8] = []
+            if declared > 0, declared <= 64 * 1024 {
+                body = Array(FileHandle.standardInput.readData(ofLength: declared))
+            }
+            let request = Request(params: environment, body: body)
+            includeBody = request.method != "HEAD"
+            if declared > 64 * 1024 {
+                response = Response.plain(413, "The request body is too large.\n")
+            } else {
+                let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
+                let page = AuthPage(configuration: configuration, transport: transport, pages: pages, logger: logger)
+                response = await page.respond(to: request)
+                await transport.shutdown()
+            }
+        } catch {
+            logger.error("configuration refused: \(error)")
+            response = Response.plain(500, "instagram-auth is not configured correctly; the server log says why.\n")
+        }
+        FileHandle.standardOutput.write(Data(response.serialized(includeBody: includeBody)))
+        return 0
+    }
+}
+
+enum Logging {
+    static func make(level: String) -> Logger {
+        var logger = Logger(label: "instagram-auth") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: level) ?? .info
+        return logger
+    }
+}

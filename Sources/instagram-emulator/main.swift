@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import InstagramEmulator
+
+@main
+struct InstagramEmulatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "instagram-emulator",
+        abstract: "A local stand-in for Instagram's OAuth and Graph endpoints, over plain HTTP on loopback.",
+        discussion: """
+            Point INSTAGRAM_OAUTH_BASE_URL, INSTAGRAM_API_BASE_URL and INSTAGRAM_GRAPH_BASE_URL at it.
+            It checks what Instagram checks (app id and secret, the exact redirect URI, one-time codes
+            that expire) and answers with Instagram's bodies in both API profiles' shapes.
+
+            Control endpoints, for tests and benchmarks:
+              POST /_emulator/fault?mode=none|slow|error|hang|reset|garbage[&delay_ms=N][&path=/oauth/access_token]
+              POST /_emulator/token-shape?shape=data|flat   (instagram-login token answers)
+              POST /_emulator/expire-codes                  (every issued code is now expired)
+              POST /_emulator/age-tokens?seconds=N          (tokens look N seconds older)
+              GET  /_emulator/stats                         (requests seen per path)
+            """)
+
+    @Option(help: "Address to listen on; port 0 picks a free port. Loopback only.")
+    var listen = "127.0.0.1:8810"
+
+    @Option(help: "The app id the emulator knows.")
+    var appID = "1234567890123456"
+
+    @Option(help: "The app secret the emulator knows.")
+    var appSecret = "emulator-app-secret"
+
+    @Option(help: "A registered redirect URI (repeat for more); matched exactly.")
+    var redirectURI: [String] = ["http://127.0.0.1:8080/instagram/"]
+
+    @Option(help: "The connected account's user id.")
+    var userID = "17841405793187218"
+
+    @Option(help: "The connected account's username.")
+    var username = "emulated.creator"
+
+    @Option(help: "Seconds an authorization code stays valid.")
+    var codeLifetime = 3600
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+            throw ValidationError("--listen must be HOST:PORT")
+        }
+        let host = String(listen[..<colon])
+        guard host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]" else {
+            throw ValidationError("--listen must be a loopback address: the emulator is for local use only")
+        }
+        let emulator = Emulator(
+            app: .init(id: appID, secret: appSecret, redirectURIs: redirectURI),
+            user: .init(id: userID, username: username),
+            codeLifetime: TimeInterval(codeLifetime))
+        let server = try await EmulatorServer(
+            emulator: emulator, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port)
+        FileHandle.standardOutput.write(Data("instagram-emulator listening on http://\(host):\(server.port)\n".utf8))
+        try await server.waitUntilClosed()
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A minimal FastCGI client speaking the wire protocol to the real responder over a Unix socket.
+struct FastCGIClient {
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func request(socket path: String, params: [String: String], body: [UInt8] = []) throws -> Reply {
+        let fd = try connect(path)
+        defer { close(fd) }
+        var out: [UInt8] = []
+        out += record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST, responder, no keep-conn
+        var encoded: [UInt8] = []
+        for (name, value) in params {
+            encoded += length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
+        }
+        for chunk in chunks(encoded) { out += record(type: 4, content: chunk) }
+        out += record(type: 4, content: [])
+        for chunk in chunks(body) { out += record(type: 5, content: chunk) }
+        out += record(type: 5, content: [])
+        try writeAll(fd, out)
+
+        var stdout: [UInt8] = []
+        while true {
+            let header = try readExactly(fd, 8)
+            let type = header[1]
+            let contentLength = Int(header[4]) << 8 | Int(header[5])
+            let content = try readExactly(fd, contentLength + Int(header[6]))
+            if type == 6 { stdout += content.prefix(contentLength) }
+            if type == 3 { break }
+        }
+        return try parse(stdout)
+    }
+
+    static func parse(_ bytes: [UInt8]) throws -> Reply {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw Failure(description: "no header end in \(text)") }
+        var headers: [String: String] = [:]
+        for line in text[..<split.lowerBound].components(separatedBy: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let status = Int(headers["status"]?.prefix(3) ?? "200") ?? 0
+        return Reply(status: status, headers: headers, body: String(text[split.upperBound...]))
+    }
+
+    static func connect(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw Failure(description: "connect to \(path) failed: \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    static func record(type: UInt8, content: [UInt8]) -> [UInt8] {
+        let padding = (8 - content.count % 8) % 8
+        return [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
+            + content + [UInt8](repeating: 0, count: padding)
+    }
+
+    static func length(_ count: Int) -> [UInt8] {
+        count < 128
+            ? [UInt8(count)]
+            : [UInt8((count >> 24) | 0x80), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
+    }
+
+    static func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
+        stride(from: 0, to: bytes.count, by: 65_535).map { Array(bytes[$0..<min($0 + 65_535, bytes.count)]) }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw Failure(description: "write failed") }
+            offset += written
+        }
+    }
+
+    static func readExactly(_ fd: Int32, _ count: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = buffer[filled...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard got > 0 else { throw Failure(description: "connection closed after \(filled) of \(count) bytes") }
+            filled += got
+        }
+        return buffer
+    }
+}

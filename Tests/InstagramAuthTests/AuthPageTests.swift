@@ -1,0 +1,210 @@
+import FastCGI
+import Foundation
+import InstagramAPI
+import InstagramEmulator
+import Logging
+import Testing
+
+@testable import InstagramAuth
+
+/// The page with a real transport against the real emulator.
+final class PageHarness: @unchecked Sendable {
+    static let redirect = "https://example.com/instagram/"
+    let server: EmulatorServer
+    let emulator: Emulator
+    let transport: AsyncHTTPTransport
+    let page: AuthPage
+
+    init(_ extra: [String: String] = [:]) async throws {
+        emulator = Emulator(
+            app: .init(id: "4242", secret: "page-secret", redirectURIs: [Self.redirect]),
+            user: .init(id: "17841405793187218", username: "tester"))
+        server = try await EmulatorServer(emulator: emulator, host: "127.0.0.1", port: 0)
+        let base = "http://127.0.0.1:\(server.port)"
+        var environment = [
+            "INSTAGRAM_APP_ID": "4242", "INSTAGRAM_APP_SECRET": "page-secret", "INSTAGRAM_REDIRECT_URI": Self.redirect,
+            "INSTAGRAM_OAUTH_BASE_URL": base, "INSTAGRAM_API_BASE_URL": base, "INSTAGRAM_GRAPH_BASE_URL": base,
+            "INSTAGRAM_HTTP_TIMEOUT": "1",
+        ]
+        environment.merge(extra) { _, new in new }
+        let configuration = try Configuration.load(environment: environment)
+        transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
+        page = AuthPage(
+            configuration: configuration, transport: transport,
+            pages: try Pages(overrides: configuration.templatesDirectory), logger: Logger(label: "test"))
+    }
+
+    func get(_ query: String, cookie: String? = nil, method: String = "GET") async -> Response {
+        await page.respond(to: Request(method: method, query: query, headers: cookie.map { ["cookie": $0] } ?? [:]))
+    }
+
+    /// Opens the authorize page and returns the state and the cookie it set.
+    func begin() async -> (state: String, cookie: String) {
+        let response = await get("")
+        let cookie = response.value(of: "Set-Cookie")!.components(separatedBy: ";")[0]
+        let html = String(decoding: response.body, as: UTF8.self)
+        let state = html.components(separatedBy: "state=")[1].components(separatedBy: "\"")[0]
+        return (state, cookie)
+    }
+
+    func code(scopes: [String] = ["instagram_business_basic"]) -> String {
+        emulator.issueCode(redirectURI: Self.redirect, scopes: scopes)
+    }
+
+    func close() async throws {
+        await transport.shutdown()
+        try await server.close()
+    }
+}
+
+extension Response {
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+@Suite("The page", .serialized)
+struct AuthPageTests {
+    @Test func authorizePageLinksToInstagramWithStateAndSetsTheCookie() async throws {
+        let harness = try await PageHarness()
+        let response = await harness.get("")
+        #expect(response.status == 200)
+        for (name, value) in Pages.securityHeaders { #expect(response.value(of: name) == value) }
+        #expect(response.value(of: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+        let cookie = try #require(response.value(of: "Set-Cookie"))
+        #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"))
+        #expect(cookie.contains("Path=/instagram/"))
+        #expect(response.text.contains("Authorize with Instagram"))
+        #expect(response.text.contains("/oauth/authorize?client_id=4242&amp;redirect_uri=https%3A%2F%2Fexample.com%2Finstagram%2F&amp;scope=instagram_business_basic&amp;response_type=code"))
+        #expect(!response.text.contains("page-secret"))
+        try await harness.close()
+    }
+
+    @Test func aKnownBrowserKeepsItsCookie() async throws {
+        let harness = try await PageHarness()
+        let (_, cookie) = await harness.begin()
+        let again = await harness.get("", cookie: cookie)
+        #expect(again.value(of: "Set-Cookie")?.hasPrefix(cookie + ";") == true)
+        try await harness.close()
+    }
+
+    @Test func callbackExchangesTheCodeAndNamesTheAccount() async throws {
+        let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
+        let response = await harness.get("code=\(harness.code())%23_&state=\(state)", cookie: cookie)
+        #expect(response.status == 200)
+        #expect(response.text.contains("17841405793187218"))
+        #expect(!response.text.contains("IGAA"), "the token is shown only when asked for")
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 1)
+        try await harness.close()
+    }
+
+    @Test func showTokenShowsIt() async throws {
+        let harness = try await PageHarness(["INSTAGRAM_AUTH_SHOW_TOKEN": "1"])
+        let (state, cookie) = await harness.begin()
+        let response = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie)
+        #expect(response.text.contains("class=\"token\">IGAA"))
+        try await harness.close()
+    }
+
+    @Test func badStateNeverReachesInstagram() async throws {
+        let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
+        let code = harness.code()
+        let cases: [(String, String?, Int)] = [
+            ("code=\(code)", cookie, 400),
+            ("code=\(code)&state=forged", cookie, 403),
+            ("code=\(code)&state=\(state)", nil, 403),
+            ("code=\(code)&state=\(state)", "instagram_auth_browser=\(BrowserCookie.newValue())", 403),
+        ]
+        for (query, cookie, status) in cases {
+            let response = await harness.get(query, cookie: cookie)
+            #expect(response.status == status, "\(query) \(cookie ?? "-")")
+            #expect(response.text.contains("Start again"))
+        }
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 0)
+        try await harness.close()
+    }
+
+    @Test func expiredStateIsRefused() async throws {
+        let harness = try await PageHarness(["INSTAGRAM_AUTH_STATE_LIFETIME": "1"])
+        let (state, cookie) = await harness.begin()
+        try await Task.sleep(for: .milliseconds(2100))
+        let response = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie)
+        #expect(response.status == 400)
+        #expect(response.text.contains("expired"))
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 0)
+        try await harness.close()
+    }
+
+    @Test func instagramsRefusalsAndFaultsMapToPages() async throws {
+        let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
+        let code = harness.code()
+        #expect(await harness.get("code=\(code)&state=\(state)", cookie: cookie).status == 200)
+        let reused = await harness.get("code=\(code)&state=\(state)", cookie: cookie)
+        #expect(reused.status == 400)
+        #expect(reused.text.contains("This authorization code has been used"))
+        #expect(reused.text.contains("works only once"))
+
+        harness.emulator.setFault(.error)
+        #expect(await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie).status == 502)
+        harness.emulator.setFault(.garbage)
+        #expect(await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie).status == 502)
+        harness.emulator.setFault(.hang)
+        let timedOut = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie)
+        #expect(timedOut.status == 504)
+        #expect(timedOut.text.contains("did not answer within 1 seconds") || timedOut.text.contains("within 1"))
+        try await harness.close()
+    }
+
+    @Test func declinedPageEscapesTheReason() async throws {
+        let harness = try await PageHarness()
+        let response = await harness.get(
+            "error=access_denied&error_reason=user_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x")
+        #expect(response.status == 200)
+        #expect(response.text.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || response.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(!response.text.contains("<script>"))
+        #expect(response.text.contains("Try again"))
+        try await harness.close()
+    }
+
+    @Test func malformedCodesAndOtherMethods() async throws {
+        let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
+        let script = await harness.get("code=%3Cscript%3E%22&state=\(state)", cookie: cookie)
+        #expect(script.status == 400)
+        #expect(!script.text.contains("<script>"))
+        let long = await harness.get("code=\(String(repeating: "a", count: 3000))&state=\(state)", cookie: cookie)
+        #expect(long.status == 400)
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 0)
+
+        let post = await harness.get("", method: "POST")
+        #expect(post.status == 405)
+        #expect(post.value(of: "Allow") == "GET, HEAD")
+
+        let head = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie, method: "HEAD")
+        #expect(head.status == 200)
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 0, "HEAD must not spend the code")
+        try await harness.close()
+    }
+
+    @Test func templatesCanBeOverridden() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tpl-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try "<p class=\"mine\">Link: <a href=\"{{authorizeURL}}\">go</a></p>".write(
+            to: folder.appendingPathComponent("authorize.mustache"), atomically: true, encoding: .utf8)
+        let harness = try await PageHarness(["INSTAGRAM_AUTH_TEMPLATES": folder.path])
+        let response = await harness.get("")
+        #expect(response.text.contains("<p class=\"mine\">Link:"))
+        #expect(response.text.contains("<!doctype html>"), "the built-in layout still wraps it")
+        try await harness.close()
+
+        try "{{#broken}".write(to: folder.appendingPathComponent("error.mustache"), atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) { try Pages(overrides: folder.path) }
+    }
+
+    @Test func codeCleaning() {
+        #expect(AuthPage.cleanCode("AQBcode#_") == "AQBcode")
+        #expect(AuthPage.cleanCode(" AQBcode \n") == "AQBcode")
+        #expect(AuthPage.cleanCode("AQB#_x") == "AQB#_x")
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import InstagramAPI
+import Testing
+
+@testable import InstagramAuth
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    let minimal = [
+        "INSTAGRAM_APP_ID": "123456",
+        "INSTAGRAM_APP_SECRET": "secret",
+        "INSTAGRAM_REDIRECT_URI": "https://example.com/instagram/",
+    ]
+
+    func refusal(_ environment: [String: String], file: String? = nil) -> ConfigurationError? {
+        do {
+            _ = try Configuration.load(environment: environment, configFile: file)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaultsToInstagramLogin() throws {
+        let configuration = try Configuration.load(environment: minimal)
+        #expect(configuration.profile == .instagramLogin)
+        #expect(configuration.scopes == ["instagram_business_basic"])
+        #expect(configuration.endpoints.oauthBaseURL == "https://www.instagram.com")
+        #expect(configuration.endpoints.apiBaseURL == "https://api.instagram.com")
+        #expect(configuration.endpoints.graphBaseURL == "https://graph.instagram.com")
+        #expect(configuration.httpTimeoutSeconds == 10)
+        #expect(!configuration.showToken)
+        #expect(configuration.redirectPath == "/instagram/")
+        #expect(configuration.redirectIsHTTPS)
+    }
+
+    @Test func basicDisplayDefaults() throws {
+        var environment = minimal
+        environment["INSTAGRAM_API"] = "basic-display"
+        let configuration = try Configuration.load(environment: environment)
+        #expect(configuration.scopes == ["user_profile", "user_media"])
+        #expect(configuration.endpoints.oauthBaseURL == "https://api.instagram.com")
+    }
+
+    @Test(arguments: ["INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI"])
+    func missingRequiredKeysAreNamed(key: String) {
+        var environment = minimal
+        environment[key] = nil
+        #expect(refusal(environment)?.key == key)
+    }
+
+    @Test(arguments: [
+        ("INSTAGRAM_REDIRECT_URI", "http://example.com/instagram/"),
+        ("INSTAGRAM_REDIRECT_URI", "https://example.com/instagram/?page=1"),
+        ("INSTAGRAM_REDIRECT_URI", "/instagram/"),
+        ("INSTAGRAM_API_BASE_URL", "http://10.0.0.5:8810"),
+        ("INSTAGRAM_GRAPH_BASE_URL", "ftp://127.0.0.1"),
+        ("INSTAGRAM_OAUTH_BASE_URL", "http://instagram.com.evil"),
+        ("INSTAGRAM_API", "graph"),
+        ("INSTAGRAM_APP_ID", "my-app"),
+        ("INSTAGRAM_SCOPES", "business_basic"),
+        ("INSTAGRAM_SCOPES", "user_profile"),
+        ("INSTAGRAM_SCOPES", "a b"),
+        ("INSTAGRAM_HTTP_TIMEOUT", "0"),
+        ("INSTAGRAM_HTTP_TIMEOUT", "61"),
+        ("INSTAGRAM_AUTH_SHOW_TOKEN", "maybe"),
+        ("INSTAGRAM_AUTH_STATE_SECRET", "short"),
+        ("INSTAGRAM_AUTH_STATE_LIFETIME", "0"),
+        ("INSTAGRAM_AUTH_TEMPLATES", "/nonexistent/folder"),
+        ("INSTAGRAM_AUTH_ALLOWED_USERS", "someone"),
+    ])
+    func unsafeOrInvalidValuesAreRefusedByName(key: String, value: String) {
+        var environment = minimal
+        environment[key] = value
+        #expect(refusal(environment)?.key == key)
+    }
+
+    @Test func loopbackMayUsePlainHTTP() throws {
+        var environment = minimal
+        environment["INSTAGRAM_REDIRECT_URI"] = "http://127.0.0.1:8080/instagram/"
+        environment["INSTAGRAM_API_BASE_URL"] = "http://localhost:8810/"
+        environment["INSTAGRAM_GRAPH_BASE_URL"] = "http://[::1]:8810"
+        let configuration = try Configuration.load(environment: environment)
+        #expect(configuration.endpoints.apiBaseURL == "http://localhost:8810")
+        #expect(!configuration.redirectIsHTTPS)
+    }
+
+    @Test func fileValuesWithEnvironmentWinning() throws {
+        let path = try temporaryFile("""
+            # instagram-auth
+            export INSTAGRAM_APP_ID=999
+            INSTAGRAM_APP_SECRET="from file"
+            INSTAGRAM_REDIRECT_URI = 'https://example.com/cb'
+
+            INSTAGRAM_HTTP_TIMEOUT=5
+            """)
+        let configuration = try Configuration.load(environment: ["INSTAGRAM_HTTP_TIMEOUT": "7"], configFile: path)
+        #expect(configuration.credentials.appID == "999")
+        #expect(configuration.credentials.appSecret == "from file")
+        #expect(configuration.credentials.redirectURI == "https://example.com/cb")
+        #expect(configuration.httpTimeoutSeconds == 7)
+        let viaEnvironment = try Configuration.load(environment: ["INSTAGRAM_AUTH_CONFIG": path])
+        #expect(viaEnvironment.httpTimeoutSeconds == 5)
+    }
+
+    @Test func fileWithATypoOrABadLineIsRefused() throws {
+        let typo = try temporaryFile("INSTAGRAM_APP_SECERT=x\n")
+        #expect(refusal(minimal, file: typo)?.key == "INSTAGRAM_APP_SECERT")
+        let bad = try temporaryFile("INSTAGRAM_APP_ID\n")
+        #expect(refusal(minimal, file: bad)?.description.contains("line 1") == true)
+        #expect(refusal(minimal, file: "/nonexistent/config")?.key == "INSTAGRAM_AUTH_CONFIG")
+    }
+
+    @Test func secretsFromFiles() throws {
+        let secretFile = try temporaryFile("s3cr3t\n")
+        var environment = minimal
+        environment["INSTAGRAM_APP_SECRET"] = nil
+        environment["INSTAGRAM_APP_SECRET_FILE"] = secretFile
+        #expect(try Configuration.load(environment: environment).credentials.appSecret == "s3cr3t")
+
+        environment["INSTAGRAM_APP_SECRET"] = "direct"
+        #expect(refusal(environment)?.key == "INSTAGRAM_APP_SECRET")
+
+        environment["INSTAGRAM_APP_SECRET"] = nil
+        environment["INSTAGRAM_APP_SECRET_FILE"] = "/nonexistent/secret"
+        #expect(refusal(environment)?.key == "INSTAGRAM_APP_SECRET_FILE")
+    }
+
+    @Test func stateKeyIsDerivedFromTheAppSecretUnlessGiven() throws {
+        let derived = try Configuration.load(environment: minimal).stateKey
+        var other = minimal
+        other["INSTAGRAM_APP_SECRET"] = "another"
+        #expect(try Configuration.load(environment: other).stateKey != derived)
+        #expect(derived != Array("secret".utf8))
+        other["INSTAGRAM_AUTH_STATE_SECRET"] = String(repeating: "k", count: 32)
+        #expect(try Configuration.load(environment: other).stateKey == Array(String(repeating: "k", count: 32).utf8))
+    }
+}
+
+@Suite("Signed state")
+struct StateTests {
+    let signer = StateSigner(key: Array("key-key-key-key-key-key-key-key-".utf8), lifetimeSeconds: 600)
+    let browser = BrowserCookie.newValue()
+
+    @Test func issuedStateVerifiesInTheSameBrowser() {
+        let state = signer.issue(browser: browser)
+        #expect(signer.verify(state, browser: browser) == .valid)
+        #expect(signer.issue(browser: browser) != state)
+    }
+
+    @Test func everyWayOfGettingItWrong() {
+        let now = Date()
+        let state = signer.issue(browser: browser, now: now)
+        #expect(signer.verify(nil, browser: browser) == .missing)
+        #expect(signer.verify("", browser: browser) == .missing)
+        #expect(signer.verify("<script>", browser: browser) == .forged)
+        #expect(signer.verify(state + "x", browser: browser) == .forged)
+        var parts = state.split(separator: ".").map(String.init)
+        parts[1] = String(Int(parts[1])! + 1000)
+        #expect(signer.verify(parts.joined(separator: "."), browser: browser) == .forged)
+        let otherKey = StateSigner(key: Array("another-key-another-key-another-".utf8))
+        #expect(otherKey.verify(state, browser: browser) == .forged)
+        #expect(signer.verify(state, browser: browser, now: now + 601) == .expired)
+        #expect(signer.verify(state, browser: nil, now: now) == .noCookie)
+        #expect(signer.verify(state, browser: BrowserCookie.newValue(), now: now) == .otherBrowser)
+    }
+
+    @Test func cookieHeaderAndCookieValues() {
+        #expect(CookieHeader.value(named: "b", in: "a=1; b=two; c=3") == "two")
+        #expect(CookieHeader.value(named: "b", in: "ab=1;b=\"q\"") == "q")
+        #expect(CookieHeader.value(named: "b", in: "a=1") == nil)
+        #expect(CookieHeader.value(named: "b", in: nil) == nil)
+        #expect(BrowserCookie.isWellFormed(browser))
+        #expect(!BrowserCookie.isWellFormed("short"))
+        #expect(!BrowserCookie.isWellFormed(String(repeating: "<", count: 32)))
+        let secure = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900).header(value: "v")
+        #expect(secure == "instagram_auth_browser=v; Path=/instagram/; Max-Age=900; HttpOnly; SameSite=Lax; Secure")
+        #expect(!BrowserCookie(path: "/", secure: false, maxAgeSeconds: 1).header(value: "v").contains("Secure"))
+    }
+
+    @Test func redactionKeepsOnlyAPrefix() {
+        #expect(Redact.short("AQBx1234567890") == "AQBx…(14)")
+        #expect(Redact.short("short") == "…(5)")
+    }
+}
