@@ -1,0 +1,347 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole product through real nginx: a visitor's browser, the responder and the emulated Instagram.
+@Suite("Through nginx", .serialized)
+struct FlowTests {
+    func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws -> Void) async throws {
+        let stack = try await Stack(options)
+        do {
+            try await body(stack)
+        } catch {
+            await stack.shutdown()
+            throw error
+        }
+        // Secrets hygiene on every run: the app secret never reaches the log, tokens and codes only shortened.
+        let log = stack.responderLog
+        #expect(!log.contains(Stack.appSecret))
+        #expect(log.range(of: #"IGAA[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole token in the log")
+        #expect(log.range(of: #"AQ[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole code in the log")
+        await stack.shutdown()
+    }
+
+    @Test func instagramLoginConnectsAnAccount() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let start = try await stack.page(browser: browser)
+            #expect(start.headers.first(name: "Cache-Control") == "no-store")
+            #expect(start.headers.first(name: "Referrer-Policy") == "no-referrer")
+            #expect(start.headers.first(name: "X-Content-Type-Options") == "nosniff")
+            #expect(start.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+            #expect(start.headers.first(name: "Set-Cookie")?.contains("HttpOnly") == true)
+            let link = try Stack.authorizeLink(in: start.body)
+            #expect(link.contains("client_id=\(Stack.appID)") && link.contains("scope=instagram_business_basic"))
+
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200)
+            #expect(done.body.contains("Instagram account connected"))
+            #expect(done.body.contains("17841405793187218"))
+            #expect(!done.body.contains(Stack.appSecret))
+            #expect(try await stack.tokenRequests() == 1)
+        }
+    }
+
+    @Test func basicDisplaySendsTheLegacyParameters() async throws {
+        try await withStack(.init(settings: ["INSTAGRAM_API": "basic-display", "INSTAGRAM_AUTH_SHOW_TOKEN": "1"])) { stack in
+            let browser = Browser()
+            let start = try await stack.page(browser: browser)
+            let link = try Stack.authorizeLink(in: start.body)
+            #expect(link.contains("app_id=\(Stack.appID)") && link.contains("scope=user_profile%2Cuser_media"))
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200)
+            #expect(done.body.contains("17841405793187218"))
+            #expect(done.body.contains("class=\"token\">IGAA"), "SHOW_TOKEN=1 shows the token as the legacy script did")
+        }
+    }
+
+    @Test func declinedAuthorization() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser, allow: false)
+            #expect(callback.contains("error=access_denied"))
+            let page = try await stack.request(callback, browser: browser)
+            #expect(page.status == 200)
+            #expect(page.body.contains("The user denied your request"))
+            #expect(page.body.contains("Try again"))
+            #expect(try await stack.tokenRequests() == 0)
+        }
+    }
+
+    @Test func invalidReusedExpiredAndMismatchedCodes() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, state) = try await stack.authorize(browser: browser)
+
+            let invalid = try await stack.page("code=AQnotacode&state=\(state)", browser: browser)
+            #expect(invalid.status == 400)
+            #expect(invalid.body.contains("Invalid authorization code"))
+
+            #expect(try await stack.request(callback, browser: browser).status == 200)
+            let reused = try await stack.request(callback, browser: browser)
+            #expect(reused.status == 400)
+            #expect(reused.body.contains("This authorization code has been used"))
+            #expect(reused.body.contains("Start again"))
+
+            let (fresh, _) = try await stack.authorize(browser: browser)
+            try await stack.emulatorControl("/_emulator/expire-codes")
+            let expired = try await stack.request(fresh, browser: browser)
+            #expect(expired.status == 400)
+            #expect(expired.body.contains("expired"))
+
+            // A code Instagram issued for another registered URL: the token request names ours.
+            let (elsewhere, elsewhereState) = try await stack.authorize(browser: browser, redirectURI: stack.otherRedirectURI)
+            let code = Stack.query(of: elsewhere)["code"]!
+            let mismatch = try await stack.page("code=\(code)&state=\(elsewhereState)", browser: browser)
+            #expect(mismatch.status == 400)
+            #expect(mismatch.body.contains("redirect_uri is identical"))
+            #expect(mismatch.body.contains("INSTAGRAM_REDIRECT_URI"))
+        }
+    }
+
+    @Test func badStateNeverReachesInstagram() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, state) = try await stack.authorize(browser: browser)
+            let code = Stack.query(of: callback)["code"]!
+
+            let missing = try await stack.page("code=\(code)", browser: browser)
+            #expect(missing.status == 400)
+            let forged = try await stack.page("code=\(code)&state=v1.1.2.3.4", browser: browser)
+            #expect(forged.status == 403)
+            let tampered = try await stack.page("code=\(code)&state=\(state.dropLast(2))AA", browser: browser)
+            #expect(tampered.status == 403)
+            let anotherBrowser = Browser()
+            _ = try await stack.page(browser: anotherBrowser)
+            let stolen = try await stack.request(callback, browser: anotherBrowser)
+            #expect(stolen.status == 403)
+            #expect(stolen.body.contains("another browser"))
+            let noCookies = try await stack.request(callback)
+            #expect(noCookies.status == 403)
+            for page in [missing, forged, tampered, stolen, noCookies] {
+                #expect(page.body.contains("Start again"))
+            }
+            #expect(try await stack.tokenRequests() == 0)
+            // The genuine browser can still finish.
+            #expect(try await stack.request(callback, browser: browser).status == 200)
+        }
+    }
+
+    @Test func expiredStateIsRefused() async throws {
+        try await withStack(.init(settings: ["INSTAGRAM_AUTH_STATE_LIFETIME": "1"])) { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            try await Task.sleep(for: .milliseconds(2200))
+            let late = try await stack.request(callback, browser: browser)
+            #expect(late.status == 400)
+            #expect(late.body.contains("expired"))
+            #expect(try await stack.tokenRequests() == 0)
+        }
+    }
+
+    @Test func hostileInputComesBackEscaped() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (_, state) = try await stack.authorize(browser: browser)
+            let payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%27"
+            let declined = try await stack.page(
+                "error=access_denied&error_description=\(payload)&error_reason=\(payload)&state=\(payload)", browser: browser)
+            #expect(declined.body.contains("&lt;script&gt;alert(1)"))
+            let badCode = try await stack.page("code=\(payload)&state=\(state)", browser: browser)
+            #expect(badCode.status == 400)
+            let badState = try await stack.page("code=AQabc&state=\(payload)", browser: browser)
+            #expect(badState.status == 403)
+            for page in [declined, badCode, badState] {
+                #expect(!page.body.contains("<script>alert"))
+                #expect(!page.body.contains("\"'"))
+            }
+            #expect(try await stack.tokenRequests() == 0)
+        }
+    }
+
+    @Test func instagramFailuresGiveClearPagesAndTheServerKeepsServing() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let cases: [(mode: String, status: Int, text: String)] = [
+                ("error", 502, "Instagram answered with an error"),
+                ("garbage", 502, "Instagram answered with an error"),
+                ("reset", 502, "could not be reached"),
+                ("hang", 504, "did not answer within 2 seconds"),
+            ]
+            for item in cases {
+                let (callback, _) = try await stack.authorize(browser: browser)
+                try await stack.emulatorControl("/_emulator/fault?mode=\(item.mode)&path=/oauth/access_token")
+                let started = Date()
+                let page = try await stack.request(callback, browser: browser)
+                #expect(page.status == item.status, "\(item.mode)")
+                #expect(page.body.contains(item.text), "\(item.mode): \(page.body)")
+                #expect(Date().timeIntervalSince(started) < 10, "\(item.mode) took too long")
+                try await stack.emulatorControl("/_emulator/fault?mode=none")
+                #expect(try await stack.page(browser: browser).status == 200)
+            }
+        }
+    }
+
+    @Test func instagramRefusingConnections() async throws {
+        try await withStack(.init(apiUnreachable: true)) { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let page = try await stack.request(callback, browser: browser)
+            #expect(page.status == 502)
+            #expect(page.body.contains("could not be reached"))
+            #expect(try await stack.page(browser: browser).status == 200)
+        }
+    }
+
+    @Test func methods() async throws {
+        try await withStack { stack in
+            let post = try await stack.page(method: .POST)
+            #expect(post.status == 405)
+            #expect(post.headers.first(name: "Allow") == "GET, HEAD")
+            let put = try await stack.page(method: .PUT)
+            #expect(put.status == 405)
+            let head = try await stack.page(method: .HEAD)
+            #expect(head.status == 200)
+            #expect(head.body.isEmpty)
+            #expect(head.headers.first(name: "Content-Type") == "text/html; charset=utf-8")
+        }
+    }
+
+    @Test func aSlowInstagramDoesNotKeepOtherVisitorsWaiting() async throws {
+        try await withStack(.init(settings: ["INSTAGRAM_HTTP_TIMEOUT": "10"])) { stack in
+            var callbacks: [(String, Browser)] = []
+            for _ in 0..<8 {  // more than the responder's 4 worker threads
+                let browser = Browser()
+                callbacks.append((try await stack.authorize(browser: browser).callback, browser))
+            }
+            try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=3000&path=/oauth/access_token")
+            try await withThrowingTaskGroup(of: (Bool, Stack.Reply).self) { group in
+                for (callback, browser) in callbacks {
+                    group.addTask { (true, try await stack.request(callback, browser: browser)) }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(300))
+                    var last: Stack.Reply?
+                    for _ in 0..<10 { last = try await stack.page(browser: Browser()) }
+                    return (false, last!)
+                }
+                var slowFinished: [Date] = []
+                var pagesFinished: Date?
+                for try await (isCallback, reply) in group {
+                    #expect(reply.status == 200)
+                    if isCallback { slowFinished.append(reply.finished) } else { pagesFinished = reply.finished }
+                }
+                #expect(slowFinished.count == 8)
+                #expect(pagesFinished! < slowFinished.min()!, "other visitors waited for the slow callbacks")
+            }
+        }
+    }
+
+    @Test func sigtermLetsCallbacksInFlightFinish() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1500&path=/oauth/access_token")
+            async let page = stack.request(callback, browser: browser)
+            try await Task.sleep(for: .milliseconds(400))
+            let status = await stack.terminateResponder()
+            let finished = try await page
+            #expect(finished.status == 200)
+            #expect(finished.body.contains("17841405793187218"))
+            #expect(status == 0)
+            #expect(!FileManager.default.fileExists(atPath: stack.socketPath))
+        }
+    }
+
+    @Test func sharedHostingLayoutKeepsTheLegacyURL() async throws {
+        try await withStack(.init(example: "shared-hosting-php.conf", path: "/instagram/index.php")) { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            #expect(callback.contains("/instagram/index.php?code="))
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200)
+            #expect(done.body.contains("17841405793187218"))
+        }
+    }
+}
+
+/// The binary on its own: CGI mode and start-up refusals.
+@Suite("The binary")
+struct BinaryTests {
+    func run(_ arguments: [String], environment: [String: String], input: String = "") throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    }
+
+    let configured = [
+        "INSTAGRAM_APP_ID": "1234567890123456",
+        "INSTAGRAM_APP_SECRET": "cgi-secret-value",
+        "INSTAGRAM_REDIRECT_URI": "https://example.com/instagram/",
+    ]
+
+    @Test func cgiModeAnswersOneRequest() throws {
+        var environment = configured
+        environment.merge(["GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": ""]) { _, new in new }
+        let page = try run([], environment: environment)
+        #expect(page.status == 0)
+        #expect(page.out.hasPrefix("Status: 200 OK\r\n"))
+        #expect(page.out.contains("Set-Cookie: instagram_auth_browser="))
+        #expect(page.out.contains("https://www.instagram.com/oauth/authorize?client_id=1234567890123456"))
+        #expect(!page.out.contains("cgi-secret-value"))
+
+        environment["REQUEST_METHOD"] = "POST"
+        environment["CONTENT_LENGTH"] = "3"
+        let post = try run(["ignored-cgi-argument"], environment: environment, input: "a=b")
+        #expect(post.out.hasPrefix("Status: 405 Method Not Allowed\r\n"))
+        #expect(post.out.contains("Allow: GET, HEAD"))
+    }
+
+    @Test func cgiModeWithABrokenConfigurationSaysSoWithoutDetails() throws {
+        let page = try run([], environment: ["GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "INSTAGRAM_APP_SECRET": "cgi-secret-value"])
+        #expect(page.out.hasPrefix("Status: 500"))
+        #expect(page.err.contains("INSTAGRAM_APP_ID"))
+        #expect(!page.out.contains("INSTAGRAM_APP_ID"))
+    }
+
+    @Test func serveRefusesAMissingOrUnsafeConfigurationNamingTheKey() throws {
+        let missing = try run(["serve", "--listen", "127.0.0.1:1"], environment: ["INSTAGRAM_APP_SECRET": "x"])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("INSTAGRAM_APP_ID"))
+
+        var unsafe = configured
+        unsafe["INSTAGRAM_REDIRECT_URI"] = "http://example.com/instagram/"
+        let http = try run(["serve", "--listen", "127.0.0.1:1"], environment: unsafe)
+        #expect(http.status != 0)
+        #expect(http.err.contains("INSTAGRAM_REDIRECT_URI"))
+        #expect(!http.err.contains("cgi-secret-value"))
+    }
+
+    @Test func helpDescribesTheCommands() throws {
+        let help = try run(["serve", "--help"], environment: [:])
+        for option in ["--socket", "--listen", "--socket-mode", "--socket-owner", "--workers", "--config"] {
+            #expect(help.out.contains(option))
+        }
+    }
+}

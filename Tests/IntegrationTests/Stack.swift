@@ -1,0 +1,312 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the built executables and the repository are.
+enum Paths {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The folder holding this test bundle holds the products too (`swift build` puts them there).
+    static var products: URL {
+        if let given = ProcessInfo.processInfo.environment["INSTAGRAM_AUTH_BIN_DIR"] { return URL(fileURLWithPath: given) }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent()
+    }
+
+    static func product(_ name: String) throws -> String {
+        let path = products.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw StackError("\(path) is missing: run `swift build` before `swift test` (scripts/test does)")
+        }
+        return path
+    }
+
+    static let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+struct StackError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A free loopback port, found by binding port 0.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw StackError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+func waitFor(_ what: String, seconds: Double = 20, _ ready: () -> Bool) async throws {
+    let deadline = Date() + seconds
+    while !ready() {
+        guard Date() < deadline else { throw StackError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+}
+
+/// Real nginx (the shipped example), the real `instagram-auth serve` and the real emulator,
+/// in a temporary folder on loopback ports.
+final class Stack: @unchecked Sendable {
+    static let appID = "1234567890123456"
+    static let appSecret = "APPSECRET-0123456789abcdef-never-shown"
+
+    let folder: URL
+    let port: Int
+    let emulatorPort: Int
+    let path: String
+    var redirectURI: String { "http://127.0.0.1:\(port)\(path)" }
+    let otherRedirectURI: String
+    let socketPath: String
+    private(set) var responder: Process!
+    private var emulator: Process?
+    private var nginx: Process!
+    let http: HTTPClient
+
+    struct Options {
+        var example = "instagram-auth.conf"
+        var path = "/instagram/"
+        var settings: [String: String] = [:]
+        /// Point the token endpoint at a port where nothing listens.
+        var apiUnreachable = false
+    }
+
+    init(_ options: Options = Options()) async throws {
+        guard let nginxPath = Paths.nginx else { throw StackError("nginx is not installed (scripts/install-deps installs it)") }
+        folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("ia-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        chmod(folder.path, 0o755)
+        port = try freePort()
+        emulatorPort = try freePort()
+        path = options.path
+        otherRedirectURI = "http://127.0.0.1:\(port)/elsewhere/"
+        socketPath = folder.appendingPathComponent("instagram-auth.sock").path
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        // Many visitors at once: the default of 8 connections per host would queue them in the client.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+
+        let emulatorLog = folder.appendingPathComponent("emulator.log")
+        emulator = try Self.launch(
+            try Paths.product("instagram-emulator"),
+            ["--listen", "127.0.0.1:\(emulatorPort)", "--app-id", Self.appID, "--app-secret", Self.appSecret,
+             "--redirect-uri", "http://127.0.0.1:\(port)\(path)", "--redirect-uri", otherRedirectURI],
+            log: emulatorLog)
+        let emulatorPort = emulatorPort
+        try await waitFor("the emulator") { canConnect(port: emulatorPort) }
+
+        let base = "http://127.0.0.1:\(emulatorPort)"
+        var settings = [
+            "INSTAGRAM_APP_ID": Self.appID,
+            "INSTAGRAM_APP_SECRET": Self.appSecret,
+            "INSTAGRAM_REDIRECT_URI": "http://127.0.0.1:\(port)\(path)",
+            "INSTAGRAM_OAUTH_BASE_URL": base,
+            "INSTAGRAM_API_BASE_URL": options.apiUnreachable ? "http://127.0.0.1:\(try freePort())" : base,
+            "INSTAGRAM_GRAPH_BASE_URL": base,
+            "INSTAGRAM_HTTP_TIMEOUT": "2",
+        ]
+        settings.merge(options.settings) { _, new in new }
+        let configPath = folder.appendingPathComponent("instagram-auth.conf").path
+        try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
+        responder = try Self.launch(
+            try Paths.product("instagram-auth"),
+            ["serve", "--socket", socketPath, "--socket-mode", "0666", "--config", configPath, "--log-level", "debug"],
+            log: folder.appendingPathComponent("responder.log"), environment: [:])
+        let socketPath = socketPath
+        try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
+
+        let generator = Process()
+        generator.executableURL = URL(fileURLWithPath: "/bin/bash")
+        generator.arguments = [
+            Paths.repository.appendingPathComponent("scripts/nginx-conf").path, folder.appendingPathComponent("nginx").path,
+            String(port), socketPath, options.example,
+        ]
+        let configOut = Pipe()
+        generator.standardOutput = configOut
+        try generator.run()
+        let nginxConfig = configOut.fileHandleForReading.readDataToEndOfFile()
+        generator.waitUntilExit()
+        guard generator.terminationStatus == 0 else { throw StackError("scripts/nginx-conf failed") }
+        let nginxConfigPath = folder.appendingPathComponent("nginx.conf").path
+        try nginxConfig.write(to: URL(fileURLWithPath: nginxConfigPath))
+        nginx = try Self.launch(
+            nginxPath, ["-c", nginxConfigPath, "-p", folder.appendingPathComponent("nginx").path],
+            log: folder.appendingPathComponent("nginx.out"))
+        let port = port
+        try await waitFor("nginx") { canConnect(port: port) }
+    }
+
+    static func launch(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws -> Process {
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    var responderLog: String {
+        (try? String(contentsOf: folder.appendingPathComponent("responder.log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Stops the responder as a service manager would, and waits for it.
+    func terminateResponder() async -> Int32 {
+        responder.terminate()
+        let responder = responder!
+        try? await waitFor("the responder to exit", seconds: 15) { !responder.isRunning }
+        return responder.terminationStatus
+    }
+
+    func stopEmulator() async {
+        guard let emulator else { return }
+        emulator.terminate()
+        try? await waitFor("the emulator to exit") { !emulator.isRunning }
+        self.emulator = nil
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+        for process in [nginx, responder, emulator].compactMap({ $0 }) where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil {
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+
+    // MARK: - HTTP
+
+    struct Reply: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: String
+        var finished: Date
+    }
+
+    func request(_ url: String, method: HTTPMethod = .GET, form: [(String, String)]? = nil, browser: Browser? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let cookie = browser?.cookieHeader { request.headers.add(name: "Cookie", value: cookie) }
+        if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            let body = form.map { "\(Self.percent($0.0))=\(Self.percent($0.1))" }.joined(separator: "&")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await http.execute(request, timeout: .seconds(40))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        browser?.remember(response.headers)
+        return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body), finished: Date())
+    }
+
+    /// The page, as seen through nginx.
+    func page(_ query: String = "", browser: Browser? = nil, method: HTTPMethod = .GET) async throws -> Reply {
+        try await request(redirectURI + (query.isEmpty ? "" : "?" + query), method: method, browser: browser)
+    }
+
+    func emulatorControl(_ pathAndQuery: String) async throws {
+        let reply = try await request("http://127.0.0.1:\(emulatorPort)\(pathAndQuery)", method: .POST, form: [])
+        guard reply.status == 200 else { throw StackError("emulator control \(pathAndQuery): \(reply.status) \(reply.body)") }
+    }
+
+    func tokenRequests() async throws -> Int {
+        let reply = try await request("http://127.0.0.1:\(emulatorPort)/_emulator/stats")
+        let counts = try JSONDecoder().decode([String: Int].self, from: Data(reply.body.utf8))
+        return counts["/oauth/access_token"] ?? 0
+    }
+
+    /// Opens the page, follows its authorize link to the emulator's consent page and clicks Allow (or Cancel);
+    /// returns the callback URL Instagram sends the browser to, without the fragment a browser keeps to itself.
+    func authorize(browser: Browser, allow: Bool = true, redirectURI: String? = nil) async throws -> (callback: String, state: String) {
+        let start = try await page(browser: browser)
+        guard start.status == 200 else { throw StackError("the page answered \(start.status)") }
+        let link = try Self.authorizeLink(in: start.body)
+        let consent = try await request(link)
+        guard consent.status == 200, consent.body.contains("Allow") else {
+            throw StackError("the emulator refused the authorize link: \(consent.status) \(consent.body)")
+        }
+        let query = Self.query(of: link)
+        let decision = try await request(
+            "http://127.0.0.1:\(emulatorPort)/oauth/authorize", method: .POST,
+            form: [
+                ("redirect_uri", redirectURI ?? query["redirect_uri"]!), ("scope", query["scope"]!), ("state", query["state"]!),
+                ("decision", allow ? "allow" : "deny"),
+            ])
+        guard decision.status == 302, var location = decision.headers.first(name: "Location") else {
+            throw StackError("no redirect from the consent page: \(decision.status) \(decision.body)")
+        }
+        if let hash = location.firstIndex(of: "#") { location = String(location[..<hash]) }
+        return (location, query["state"]!)
+    }
+
+    static func authorizeLink(in html: String) throws -> String {
+        guard let range = html.range(of: #"href="([^"]*/oauth/authorize[^"]*)""#, options: .regularExpression) else {
+            throw StackError("no authorize link in the page")
+        }
+        return String(html[range].dropFirst(6).dropLast()).replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    static func query(of url: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for item in URLComponents(string: url)?.queryItems ?? [] { values[item.name] = item.value ?? "" }
+        return values
+    }
+
+    static func percent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ""
+    }
+}
+
+/// A cookie jar: what one visitor's browser would keep.
+final class Browser: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cookies: [String: String] = [:]
+
+    var cookieHeader: String? {
+        lock.withLock { cookies.isEmpty ? nil : cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+    }
+
+    func remember(_ headers: HTTPHeaders) {
+        for header in headers["Set-Cookie"] {
+            let pair = header.split(separator: ";", maxSplits: 1)[0].split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { continue }
+            lock.withLock { cookies[String(pair[0]).trimmingCharacters(in: .whitespaces)] = String(pair[1]) }
+        }
+    }
+}
