@@ -71,7 +71,8 @@ let package = Package(
         ),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
-        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth"]),
+        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator"]),
+        .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -37,7 +37,7 @@ public enum InstagramError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unreachable(let reason):
             return "Instagram could not be reached: \(reason)"
         case .timedOut(let seconds):
-            return "Instagram did not answer within \(seconds) seconds"
+            return "Instagram did not answer within \(seconds) s"
         case .unexpectedResponse(let status, let detail):
             return "Instagram answered with something unexpected (HTTP \(status)): \(detail)"
         }

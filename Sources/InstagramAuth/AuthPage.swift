@@ -166,7 +166,7 @@ public struct AuthPage: Responder {
         case .timedOut(let seconds):
             return failure(
                 504, heading: "Instagram did not answer",
-                message: "Instagram did not answer within \(seconds) seconds. Please try again in a few minutes.",
+                message: "Instagram did not answer within \(Self.duration(seconds)). Please try again in a few minutes.",
                 detail: nil, hint: nil)
         case .unreachable:
             return failure(

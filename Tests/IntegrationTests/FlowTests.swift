@@ -260,6 +260,15 @@ struct FlowTests {
         }
     }
 
+    @Test func servesASocketInheritedOnDescriptorZero() async throws {
+        try await withStack(.init(inheritSocket: true)) { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            #expect(try await stack.request(callback, browser: browser).status == 200)
+            #expect(stack.responderLog.contains("listen=fd 0"))
+        }
+    }
+
     @Test func sharedHostingLayoutKeepsTheLegacyURL() async throws {
         try await withStack(.init(example: "shared-hosting-php.conf", path: "/instagram/index.php")) { stack in
             let browser = Browser()

@@ -99,6 +99,8 @@ final class Stack: @unchecked Sendable {
         var settings: [String: String] = [:]
         /// Point the token endpoint at a port where nothing listens.
         var apiUnreachable = false
+        /// Create the listening socket here and hand it to `serve` as fd 0, as spawn-fcgi does.
+        var inheritSocket = false
     }
 
     init(_ options: Options = Options()) async throws {
@@ -139,10 +141,18 @@ final class Stack: @unchecked Sendable {
         settings.merge(options.settings) { _, new in new }
         let configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
+        var arguments = ["serve", "--config", configPath, "--log-level", "debug"]
+        var input: FileHandle?
+        if options.inheritSocket {
+            let fd = try Self.listeningUnixSocket(at: socketPath)
+            input = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        } else {
+            arguments += ["--socket", socketPath, "--socket-mode", "0666"]
+        }
         responder = try Self.launch(
-            try Paths.product("instagram-auth"),
-            ["serve", "--socket", socketPath, "--socket-mode", "0666", "--config", configPath, "--log-level", "debug"],
-            log: folder.appendingPathComponent("responder.log"), environment: [:])
+            try Paths.product("instagram-auth"), arguments,
+            log: folder.appendingPathComponent("responder.log"), environment: [:], input: input)
+        try input?.close()
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
@@ -167,7 +177,25 @@ final class Stack: @unchecked Sendable {
         try await waitFor("nginx") { canConnect(port: port) }
     }
 
-    static func launch(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws -> Process {
+    static func listeningUnixSocket(at path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw StackError("cannot listen on \(path)") }
+        chmod(path, 0o666)
+        return fd
+    }
+
+    static func launch(
+        _ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil, input: FileHandle? = nil
+    ) throws -> Process {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -176,7 +204,7 @@ final class Stack: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input ?? FileHandle.nullDevice
         try process.run()
         return process
     }
