@@ -26,4 +26,29 @@ public struct InstagramClient: Sendable {
             OutgoingRequest(method: .post, url: "\(endpoints.apiBaseURL)/oauth/access_token", form: form))
         return try ResponseDecoder.tokenGrant(status: reply.status, body: reply.body)
     }
+
+    /// Trades a short-lived token for a long-lived one (about 60 days). Carries the app secret: server side only.
+    public func exchangeForLongLived(_ shortLived: String) async throws(InstagramError) -> LongLivedToken {
+        let query = FormEncoding.encode([
+            ("grant_type", "ig_exchange_token"), ("client_secret", credentials.appSecret), ("access_token", shortLived),
+        ])
+        let reply = try await transport.send(OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/access_token?\(query)"))
+        return try ResponseDecoder.longLivedToken(status: reply.status, body: reply.body)
+    }
+
+    /// Renews a long-lived token that is at least 24 hours old and not expired.
+    public func refresh(_ longLived: String) async throws(InstagramError) -> LongLivedToken {
+        let query = FormEncoding.encode([("grant_type", "ig_refresh_token"), ("access_token", longLived)])
+        let reply = try await transport.send(
+            OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/refresh_access_token?\(query)"))
+        return try ResponseDecoder.longLivedToken(status: reply.status, body: reply.body)
+    }
+
+    /// The account a token belongs to.
+    public func profile(accessToken: String) async throws(InstagramError) -> InstagramProfile {
+        let fields = profile == .instagramLogin ? "user_id,username,account_type" : "id,username,account_type"
+        let query = FormEncoding.encode([("fields", fields), ("access_token", accessToken)])
+        let reply = try await transport.send(OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/me?\(query)"))
+        return try ResponseDecoder.profile(status: reply.status, body: reply.body)
+    }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import FastCGI
 import Foundation
 import InstagramAPI
@@ -7,6 +8,7 @@ import Logging
 public struct AuthPage: Responder {
     public let configuration: Configuration
     private let client: InstagramClient
+    private let store: any AccountStore
     private let pages: Pages
     private let signer: StateSigner
     private let cookie: BrowserCookie
@@ -15,8 +17,9 @@ public struct AuthPage: Responder {
     /// Codes longer than this are not Instagram's.
     static let maxCodeLength = 2048
 
-    public init(configuration: Configuration, transport: any HTTPTransport, pages: Pages, logger: Logger) {
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
         self.configuration = configuration
+        self.store = store
         self.client = InstagramClient(
             profile: configuration.profile, credentials: configuration.credentials,
             endpoints: configuration.endpoints, transport: transport)
@@ -42,6 +45,9 @@ public struct AuthPage: Responder {
         }
         if let rawCode = query["code"], !rawCode.isEmpty {
             return await callback(rawCode: rawCode, query: query, request: request)
+        }
+        if let ticket = query["result"], !ticket.isEmpty {
+            return await result(ticket: ticket, request: request)
         }
         return authorize(request)
     }
@@ -99,24 +105,178 @@ public struct AuthPage: Responder {
                     "startURL": configuration.credentials.redirectURI,
                 ])
         }
-        logger.info("exchanging code", metadata: ["code": "\(Redact.short(code))"])
+        let tag = signer.bindingTag(browser ?? "")
+        let codeHash = SHA256.hash(data: Array(code.utf8)).map { String(format: "%02x", $0) }.joined()
+        let deadline = Date() + TimeInterval(configuration.httpTimeoutSeconds * 3 + 5)
         do {
-            let grant = try await client.exchange(code: code)
-            logger.info(
-                "account connected",
-                metadata: ["user_id": "\(grant.userID)", "token": "\(Redact.short(grant.accessToken))"])
-            return pages.render(
-                "success", status: 200, title: "Instagram account connected",
-                values: [
-                    "userID": grant.userID,
-                    "permissions": grant.permissions.joined(separator: ", "),
-                    "accessToken": configuration.showToken ? grant.accessToken : "",
-                    "startURL": configuration.credentials.redirectURI,
-                ])
+            while true {
+                switch try await store.claimCallback(codeHash: codeHash, browserTag: tag, now: Date()) {
+                case .claimed(let ticket):
+                    return try await exchange(code: code, codeHash: codeHash, ticket: ticket)
+                case .existing(let record):
+                    guard record.browserTag == tag else { return stateFailure(.otherBrowser) }
+                    if record.outcome != nil {
+                        logger.info("code seen before; showing its result", metadata: ["code": "\(Redact.short(code))"])
+                        return seeResult(record.ticket)
+                    }
+                    // The same code is being exchanged by another request (a double click, a reload):
+                    // wait for its result rather than spend the code twice.
+                    guard Date() < deadline else {
+                        return failure(
+                            503, heading: "Still connecting", message: "The authorization is still being completed. Reload this page in a moment.",
+                            detail: nil, hint: nil)
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        } catch let error as StoreError {
+            logger.error("account store failed", metadata: ["error": "\(error)"])
+            return failure(
+                500, heading: "The connection could not be saved",
+                message: "This site could not record the authorization. Please try again later.", detail: nil, hint: nil)
+        } catch {
+            return failure(500, heading: "Interrupted", message: "The request was interrupted.", detail: nil, hint: nil)
+        }
+    }
+
+    /// Exchanges a code this request owns, stores the account, and records the outcome under `ticket`.
+    private func exchange(code: String, codeHash: String, ticket: String) async throws(StoreError) -> Response {
+        logger.info("exchanging code", metadata: ["code": "\(Redact.short(code))"])
+        let grant: TokenGrant
+        do {
+            grant = try await client.exchange(code: code)
         } catch {
             logger.warning("code exchange failed", metadata: ["error": "\(error)", "code": "\(Redact.short(code))"])
+            if case .rejected(let rejection) = error {
+                return try await finish(
+                    codeHash: codeHash, ticket: ticket,
+                    outcome: CallbackOutcome(
+                        kind: .refused, status: 400, heading: "Instagram did not accept the authorization",
+                        message: "Instagram refused to exchange the code for an access token.",
+                        detail: Self.clip(rejection.message), hint: Self.hint(for: rejection.message)))
+            }
+            // Instagram never answered: the code may still be good, so a retry may use it.
+            try await store.releaseCallback(codeHash: codeHash)
             return exchangeFailure(error)
         }
+
+        var token = grant.accessToken
+        var isLongLived = false
+        var expiresIn = 3600
+        do {
+            let long = try await client.exchangeForLongLived(grant.accessToken)
+            (token, isLongLived, expiresIn) = (long.accessToken, true, long.expiresInSeconds)
+        } catch {
+            logger.warning("long-lived exchange failed; keeping the short-lived token", metadata: ["error": "\(error)"])
+        }
+        var profile: InstagramProfile?
+        do {
+            profile = try await client.profile(accessToken: token)
+        } catch {
+            logger.warning("profile lookup failed", metadata: ["error": "\(error)"])
+        }
+
+        let name = profile.map { "@\($0.username) (\(grant.userID))" } ?? grant.userID
+        guard configuration.allows(userID: grant.userID, username: profile?.username) else {
+            logger.notice("account not on the allowed list; not stored", metadata: ["user_id": "\(grant.userID)"])
+            return try await finish(
+                codeHash: codeHash, ticket: ticket,
+                outcome: CallbackOutcome(
+                    kind: .refused, status: 403, heading: "This account may not connect here",
+                    message: "The Instagram account \(name) is not on this site's list of allowed accounts, so it was not connected.",
+                    hint: profile == nil ? "Instagram did not say which username the account has." : nil))
+        }
+        let now = Date()
+        try await store.save(
+            Account(
+                userID: grant.userID, username: profile?.username, accountType: profile?.accountType, accessToken: token,
+                isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
+                permissions: grant.permissions, connectedAt: now))
+        logger.info(
+            "account connected",
+            metadata: ["account": "\(name)", "long_lived": "\(isLongLived)", "token": "\(Redact.short(token))"])
+        return try await finish(
+            codeHash: codeHash, ticket: ticket,
+            outcome: CallbackOutcome(
+                kind: .connected, userID: grant.userID, status: 200, heading: "Instagram account connected", message: ""))
+    }
+
+    private func finish(codeHash: String, ticket: String, outcome: CallbackOutcome) async throws(StoreError) -> Response {
+        try await store.completeCallback(codeHash: codeHash, outcome: outcome, now: Date())
+        return seeResult(ticket)
+    }
+
+    /// POST/redirect/GET: the browser ends on a clean URL without the code, which reloads safely.
+    private func seeResult(_ ticket: String) -> Response {
+        var response = pages.render(
+            "error", status: 303, title: "Instagram authorization",
+            values: [
+                "heading": "Instagram authorization", "message": "Continue to the result.",
+                "startURL": resultURL(ticket),
+            ])
+        response.headers.append(("Location", resultURL(ticket)))
+        return response
+    }
+
+    private func resultURL(_ ticket: String) -> String {
+        "\(configuration.credentials.redirectURI)?result=\(FormEncoding.percentEncode(ticket))"
+    }
+
+    // MARK: - The result page
+
+    private func result(ticket: String, request: Request) async -> Response {
+        let browser = CookieHeader.value(named: BrowserCookie.name, in: request.headers["cookie"])
+        let record: CallbackRecord?
+        do {
+            record = try await store.callback(ticket: ticket)
+        } catch {
+            logger.error("account store failed", metadata: ["error": "\(error)"])
+            return failure(500, heading: "The result could not be read", message: "Please try again later.", detail: nil, hint: nil)
+        }
+        guard let record, let outcome = record.outcome else {
+            return failure(
+                404, heading: "This result is no longer available",
+                message: "Results of an authorization are kept for a day. Start again to connect an account.", detail: nil, hint: nil)
+        }
+        guard let browser, signer.bindingTag(browser) == record.browserTag else {
+            return failure(
+                403, heading: "Open this in the browser that authorized",
+                message: "This result belongs to the browser that started the authorization.", detail: nil, hint: nil)
+        }
+        guard outcome.kind == .connected, let userID = outcome.userID else {
+            return failure(outcome.status, heading: outcome.heading, message: outcome.message, detail: outcome.detail, hint: outcome.hint)
+        }
+        let account: Account?
+        do {
+            account = try await store.account(userID)
+        } catch {
+            account = nil
+        }
+        guard let account else {
+            return failure(
+                404, heading: "This account is no longer connected", message: "Start again to connect it.", detail: nil, hint: nil)
+        }
+        return pages.render(
+            "success", status: 200, title: "Instagram account connected",
+            values: [
+                "account": account.displayName,
+                "userID": account.userID,
+                "username": account.username ?? "",
+                "expires": Self.formatDate(account.tokenExpiresAt),
+                "shortLived": !account.isLongLived,
+                "needsAuthorization": account.status == .needsAuthorization,
+                "permissions": account.permissions.joined(separator: ", "),
+                "accessToken": configuration.showToken ? account.accessToken : "",
+                "startURL": configuration.credentials.redirectURI,
+            ])
+    }
+
+    public static func formatDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "d MMMM yyyy, HH:mm 'UTC'"
+        return formatter.string(from: date)
     }
 
     /// Instagram's codes are URL-safe tokens; anything else is not worth a call.

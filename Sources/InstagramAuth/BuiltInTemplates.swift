@@ -52,12 +52,17 @@ enum BuiltInTemplates {
 
     static let success = """
         <h1>Instagram account connected</h1>
-        <p>Instagram confirmed the authorization.</p>
+        <p>{{account}} is connected to this site.</p>
         <dl>
+        {{#username}}<dt>Account</dt><dd>@{{username}}</dd>{{/username}}
         <dt>Instagram user id</dt><dd><code>{{userID}}</code></dd>
+        <dt>Token valid until</dt><dd>{{expires}}</dd>
         {{#permissions}}<dt>Permissions</dt><dd>{{permissions}}</dd>{{/permissions}}
         {{#accessToken}}<dt>Access token</dt><dd class="token">{{accessToken}}</dd>{{/accessToken}}
         </dl>
+        {{#shortLived}}<p class="detail">Instagram did not exchange the token for a long-lived one, so it is valid for an hour only. The site retries the exchange when it next refreshes tokens.</p>{{/shortLived}}
+        {{#needsAuthorization}}<p class="detail">Instagram has since rejected this token: authorize again.</p>{{/needsAuthorization}}
+        <p class="muted">The site keeps the token fresh; you can close this page. Reloading it is safe.</p>
         {{#accessToken}}<p class="muted">Keep this token secret: anyone who has it can read this account's media.</p>{{/accessToken}}
         <p><a href="{{startURL}}">Connect another account</a></p>
 

@@ -27,8 +27,12 @@ public struct Configuration: Sendable {
     public var stateLifetimeSeconds: Int
     public var templatesDirectory: String?
     public var httpTimeoutSeconds: Int
-    /// Keys that were set but that this version does not act on, for a warning at startup.
-    public var ignoredKeys: [String]
+    /// The SQLite file that keeps connected accounts.
+    public var databasePath: String
+    /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone.
+    public var allowedUsers: Set<String>?
+
+    public static let defaultDatabasePath = "/var/lib/instagram-auth/accounts.sqlite3"
 
     /// Every key the program reads; a file naming any other `INSTAGRAM_` key is refused as a likely typo.
     public static let knownKeys: Set<String> = [
@@ -123,11 +127,22 @@ public struct Configuration: Sendable {
         }
         httpTimeoutSeconds = timeout
 
-        if source.value("INSTAGRAM_AUTH_ALLOWED_USERS") != nil {
-            throw ConfigurationError(
-                "INSTAGRAM_AUTH_ALLOWED_USERS", "is not supported by this version, which keeps no accounts; unset it")
+        databasePath = source.value("INSTAGRAM_AUTH_DATABASE") ?? Self.defaultDatabasePath
+        guard databasePath.hasPrefix("/") else {
+            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "must be an absolute path, not \(databasePath.debugDescription)")
         }
-        ignoredKeys = source.value("INSTAGRAM_AUTH_DATABASE") == nil ? [] : ["INSTAGRAM_AUTH_DATABASE"]
+
+        if let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") {
+            let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map {
+                ($0.hasPrefix("@") ? String($0.dropFirst()) : String($0)).lowercased()
+            }.filter { !$0.isEmpty }
+            guard !names.isEmpty else {
+                throw ConfigurationError("INSTAGRAM_AUTH_ALLOWED_USERS", "names nobody; leave it unset to allow anyone")
+            }
+            allowedUsers = Set(names)
+        } else {
+            allowedUsers = nil
+        }
     }
 
     private static func scopes(_ text: String?, profile: APIProfile) throws(ConfigurationError) -> [String] {
@@ -184,6 +199,12 @@ public struct Configuration: Sendable {
         if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
         let octets = host.split(separator: ".")
         return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Whether this account may connect: its user id or username is on the list, or there is no list.
+    public func allows(userID: String, username: String?) -> Bool {
+        guard let allowedUsers else { return true }
+        return allowedUsers.contains(userID) || username.map { allowedUsers.contains($0.lowercased()) } == true
     }
 
     /// The path of the redirect URI, for the binding cookie.

@@ -55,7 +55,8 @@ public struct StateSigner: Sendable {
         Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(payload.utf8), using: key)))
     }
 
-    private func bindingTag(_ browser: String) -> String {
+    /// A keyed digest of the browser's cookie: stored with callback results instead of the cookie itself.
+    public func bindingTag(_ browser: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array("browser:\(browser)".utf8), using: key)
         return Base64URL.encode(Array(code.prefix(12)))
     }

@@ -13,7 +13,9 @@ final class PageHarness: @unchecked Sendable {
     let server: EmulatorServer
     let emulator: Emulator
     let transport: AsyncHTTPTransport
+    let store: SQLiteAccountStore
     let page: AuthPage
+    let folder: URL
 
     init(_ extra: [String: String] = [:]) async throws {
         emulator = Emulator(
@@ -26,16 +28,30 @@ final class PageHarness: @unchecked Sendable {
             "INSTAGRAM_OAUTH_BASE_URL": base, "INSTAGRAM_API_BASE_URL": base, "INSTAGRAM_GRAPH_BASE_URL": base,
             "INSTAGRAM_HTTP_TIMEOUT": "1",
         ]
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("page-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        environment["INSTAGRAM_AUTH_DATABASE"] = folder.appendingPathComponent("accounts.sqlite3").path
         environment.merge(extra) { _, new in new }
         let configuration = try Configuration.load(environment: environment)
         transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
+        store = try SQLiteAccountStore(path: configuration.databasePath)
         page = AuthPage(
-            configuration: configuration, transport: transport,
+            configuration: configuration, transport: transport, store: store,
             pages: try Pages(overrides: configuration.templatesDirectory), logger: Logger(label: "test"))
     }
 
     func get(_ query: String, cookie: String? = nil, method: String = "GET") async -> Response {
         await page.respond(to: Request(method: method, query: query, headers: cookie.map { ["cookie": $0] } ?? [:]))
+    }
+
+    /// A GET that follows the page's 303 to its result, as a browser does.
+    func visit(_ query: String, cookie: String? = nil) async -> Response {
+        let first = await get(query, cookie: cookie)
+        guard first.status == 303, let location = first.value(of: "Location"), let split = location.firstIndex(of: "?") else {
+            return first
+        }
+        #expect(location.hasPrefix(Self.redirect + "?result="))
+        return await get(String(location[location.index(after: split)...]), cookie: cookie)
     }
 
     /// Opens the authorize page and returns the state and the cookie it set.
@@ -54,6 +70,7 @@ final class PageHarness: @unchecked Sendable {
     func close() async throws {
         await transport.shutdown()
         try await server.close()
+        try? FileManager.default.removeItem(at: folder)
     }
 }
 
@@ -89,18 +106,28 @@ struct AuthPageTests {
     @Test func callbackExchangesTheCodeAndNamesTheAccount() async throws {
         let harness = try await PageHarness()
         let (state, cookie) = await harness.begin()
-        let response = await harness.get("code=\(harness.code())%23_&state=\(state)", cookie: cookie)
+        let code = harness.code()
+        let first = await harness.get("code=\(code)%23_&state=\(state)", cookie: cookie)
+        #expect(first.status == 303)
+        let location = try #require(first.value(of: "Location"))
+        #expect(!location.contains(code), "the browser ends on a URL without the code")
+        let response = await harness.visit("code=\(code)&state=\(state)", cookie: cookie)
         #expect(response.status == 200)
-        #expect(response.text.contains("17841405793187218"))
+        #expect(response.text.contains("@tester (17841405793187218)"))
         #expect(!response.text.contains("IGAA"), "the token is shown only when asked for")
-        #expect(harness.emulator.count(of: "/oauth/access_token") == 1)
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 1, "the same code again shows the first result")
+        #expect(harness.emulator.count(of: "/access_token") == 1)
+        let stored = try #require(try await harness.store.account("tester"))
+        #expect(stored.isLongLived)
+        #expect(stored.tokenExpiresAt > Date() + 50 * 86_400)
+        #expect(await harness.get(String(location.split(separator: "?")[1]), cookie: "instagram_auth_browser=\(BrowserCookie.newValue())").status == 403)
         try await harness.close()
     }
 
     @Test func showTokenShowsIt() async throws {
         let harness = try await PageHarness(["INSTAGRAM_AUTH_SHOW_TOKEN": "1"])
         let (state, cookie) = await harness.begin()
-        let response = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie)
+        let response = await harness.visit("code=\(harness.code())&state=\(state)", cookie: cookie)
         #expect(response.text.contains("class=\"token\">IGAA"))
         try await harness.close()
     }
@@ -138,19 +165,19 @@ struct AuthPageTests {
     @Test func instagramsRefusalsAndFaultsMapToPages() async throws {
         let harness = try await PageHarness()
         let (state, cookie) = await harness.begin()
-        let code = harness.code()
-        #expect(await harness.get("code=\(code)&state=\(state)", cookie: cookie).status == 200)
-        let reused = await harness.get("code=\(code)&state=\(state)", cookie: cookie)
-        #expect(reused.status == 400)
-        #expect(reused.text.contains("This authorization code has been used"))
-        #expect(reused.text.contains("works only once"))
+        let invalid = await harness.visit("code=AQnotissued&state=\(state)", cookie: cookie)
+        #expect(invalid.status == 400)
+        #expect(invalid.text.contains("Invalid authorization code"))
 
-        harness.emulator.setFault(.error)
-        #expect(await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie).status == 502)
+        harness.emulator.setFault(.error, path: "/oauth/access_token")
+        let code = harness.code()
+        #expect(await harness.get("code=\(code)&state=\(state)", cookie: cookie).status == 502)
+        harness.emulator.setFault(.none)
+        #expect(await harness.visit("code=\(code)&state=\(state)", cookie: cookie).status == 200, "a code Instagram never answered for may be retried")
         harness.emulator.setFault(.garbage)
         #expect(await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie).status == 502)
         harness.emulator.setFault(.hang)
-        let timedOut = await harness.get("code=\(harness.code())&state=\(state)", cookie: cookie)
+        let timedOut = await harness.visit("code=\(harness.code())&state=\(state)", cookie: cookie)
         #expect(timedOut.status == 504)
         #expect(timedOut.text.contains("did not answer within 1 second."))
         try await harness.close()

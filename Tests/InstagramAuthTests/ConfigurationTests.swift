@@ -73,12 +73,24 @@ struct ConfigurationTests {
         ("INSTAGRAM_AUTH_STATE_SECRET", "short"),
         ("INSTAGRAM_AUTH_STATE_LIFETIME", "0"),
         ("INSTAGRAM_AUTH_TEMPLATES", "/nonexistent/folder"),
-        ("INSTAGRAM_AUTH_ALLOWED_USERS", "someone"),
+        ("INSTAGRAM_AUTH_ALLOWED_USERS", " , "),
+        ("INSTAGRAM_AUTH_DATABASE", "accounts.sqlite3"),
     ])
     func unsafeOrInvalidValuesAreRefusedByName(key: String, value: String) {
         var environment = minimal
         environment[key] = value
         #expect(refusal(environment)?.key == key)
+    }
+
+    @Test func allowedUsersByNameOrID() throws {
+        var environment = minimal
+        #expect(try Configuration.load(environment: environment).allows(userID: "1", username: "anyone"))
+        environment["INSTAGRAM_AUTH_ALLOWED_USERS"] = "@Shop.Owner, 1784"
+        let configuration = try Configuration.load(environment: environment)
+        #expect(configuration.allows(userID: "1", username: "shop.owner"))
+        #expect(configuration.allows(userID: "1784", username: nil))
+        #expect(!configuration.allows(userID: "1", username: "someone.else"))
+        #expect(!configuration.allows(userID: "1", username: nil))
     }
 
     @Test func loopbackMayUsePlainHTTP() throws {

@@ -88,6 +88,8 @@ final class Stack: @unchecked Sendable {
     var redirectURI: String { "http://127.0.0.1:\(port)\(path)" }
     let otherRedirectURI: String
     let socketPath: String
+    let configPath: String
+    var databasePath: String { folder.appendingPathComponent("accounts.sqlite3").path }
     private(set) var responder: Process!
     private var emulator: Process?
     private var nginx: Process!
@@ -137,9 +139,10 @@ final class Stack: @unchecked Sendable {
             "INSTAGRAM_API_BASE_URL": options.apiUnreachable ? "http://127.0.0.1:\(try freePort())" : base,
             "INSTAGRAM_GRAPH_BASE_URL": base,
             "INSTAGRAM_HTTP_TIMEOUT": "2",
+            "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("accounts.sqlite3").path,
         ]
         settings.merge(options.settings) { _, new in new }
-        let configPath = folder.appendingPathComponent("instagram-auth.conf").path
+        configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
         var arguments = ["serve", "--config", configPath, "--log-level", "debug"]
         var input: FileHandle?
@@ -248,7 +251,22 @@ final class Stack: @unchecked Sendable {
         var finished: Date
     }
 
-    func request(_ url: String, method: HTTPMethod = .GET, form: [(String, String)]? = nil, browser: Browser? = nil) async throws -> Reply {
+    /// Like a browser: follows the page's redirects to itself (the 303 from a callback to its result).
+    func request(
+        _ url: String, method: HTTPMethod = .GET, form: [(String, String)]? = nil, browser: Browser? = nil, follow: Bool = true
+    ) async throws -> Reply {
+        var reply = try await send(url, method: method, form: form, browser: browser)
+        var hops = 0
+        while follow, [301, 302, 303].contains(reply.status), let location = reply.headers.first(name: "Location"),
+            location.hasPrefix("http://127.0.0.1:\(port)/"), hops < 3
+        {
+            reply = try await send(location, method: .GET, form: nil, browser: browser)
+            hops += 1
+        }
+        return reply
+    }
+
+    func send(_ url: String, method: HTTPMethod, form: [(String, String)]?, browser: Browser?) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let cookie = browser?.cookieHeader { request.headers.add(name: "Cookie", value: cookie) }
@@ -273,10 +291,27 @@ final class Stack: @unchecked Sendable {
         guard reply.status == 200 else { throw StackError("emulator control \(pathAndQuery): \(reply.status) \(reply.body)") }
     }
 
-    func tokenRequests() async throws -> Int {
+    func tokenRequests(_ path: String = "/oauth/access_token") async throws -> Int {
         let reply = try await request("http://127.0.0.1:\(emulatorPort)/_emulator/stats")
         let counts = try JSONDecoder().decode([String: Int].self, from: Data(reply.body.utf8))
-        return counts["/oauth/access_token"] ?? 0
+        return counts[path] ?? 0
+    }
+
+    /// Runs `instagram-auth` with this stack's configuration, as cron or a script would.
+    func command(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
+        process.arguments = arguments + ["--config", configPath]
+        process.environment = [:]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
     }
 
     /// Opens the page, follows its authorize link to the emulator's consent page and clicks Allow (or Cancel);
@@ -290,12 +325,12 @@ final class Stack: @unchecked Sendable {
             throw StackError("the emulator refused the authorize link: \(consent.status) \(consent.body)")
         }
         let query = Self.query(of: link)
-        let decision = try await request(
+        let decision = try await send(
             "http://127.0.0.1:\(emulatorPort)/oauth/authorize", method: .POST,
             form: [
                 ("redirect_uri", redirectURI ?? query["redirect_uri"]!), ("scope", query["scope"]!), ("state", query["state"]!),
                 ("decision", allow ? "allow" : "deny"),
-            ])
+            ], browser: nil)
         guard decision.status == 302, var location = decision.headers.first(name: "Location") else {
             throw StackError("no redirect from the consent page: \(decision.status) \(decision.body)")
         }

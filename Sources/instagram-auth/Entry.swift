@@ -34,7 +34,7 @@ struct InstagramAuthCommand: AsyncParsableCommand {
 
             Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
             """,
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Refresh.self, Accounts.self, TokenCommand.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -78,14 +78,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logging.make(level: logLevel)
-        let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: config)
-        for key in configuration.ignoredKeys {
-            logger.warning("\(key) is set but this version does not use it")
-        }
+        let context = try Context(configFile: config)
+        let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
         let listener = try OpenListener.open(try chosenListener())
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
-        let page = AuthPage(configuration: configuration, transport: transport, pages: pages, logger: logger)
+        let page = AuthPage(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
         let server = FastCGIServer(
             listener: listener, responder: page, options: .init(workers: workers), logger: logger)
 
@@ -102,7 +100,7 @@ struct Serve: AsyncParsableCommand {
             "instagram-auth ready",
             metadata: [
                 "api": "\(configuration.profile.rawValue)", "redirect_uri": "\(configuration.credentials.redirectURI)",
-                "listen": "\(describe(listener))",
+                "listen": "\(describe(listener))", "database": "\(configuration.databasePath)",
             ])
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
@@ -150,6 +148,7 @@ enum CGIMode {
         var includeBody = true
         do {
             let configuration = try Configuration.load(environment: environment)
+            let store = try SQLiteAccountStore(path: configuration.databasePath)
             let pages = try Pages(overrides: configuration.templatesDirectory)
             let declared = Int(environment["CONTENT_LENGTH"] ?? "") ?? 0
             var body: [UInt8] = []
@@ -162,7 +161,7 @@ enum CGIMode {
                 response = Response.plain(413, "The request body is too large.\n")
             } else {
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
-                let page = AuthPage(configuration: configuration, transport: transport, pages: pages, logger: logger)
+                let page = AuthPage(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
                 response = await page.respond(to: request)
                 await transport.shutdown()
             }

@@ -1,0 +1,117 @@
+import Foundation
+
+/// A connected Instagram account and its token.
+public struct Account: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case active
+        /// Instagram rejected the token (code 190) or it expired: the account must authorize again.
+        case needsAuthorization = "needs_authorization"
+    }
+
+    public var userID: String
+    public var username: String?
+    public var accountType: String?
+    public var accessToken: String
+    /// False when the long-lived exchange failed and only the one-hour token is kept; `refresh` retries it.
+    public var isLongLived: Bool
+    public var tokenObtainedAt: Date
+    public var tokenExpiresAt: Date
+    public var permissions: [String]
+    public var status: Status
+    public var statusDetail: String?
+    public var lastRefreshAt: Date?
+    public var lastRefreshError: String?
+    public var connectedAt: Date
+
+    public init(
+        userID: String, username: String?, accountType: String? = nil, accessToken: String, isLongLived: Bool,
+        tokenObtainedAt: Date, tokenExpiresAt: Date, permissions: [String] = [], status: Status = .active,
+        statusDetail: String? = nil, lastRefreshAt: Date? = nil, lastRefreshError: String? = nil, connectedAt: Date
+    ) {
+        self.userID = userID
+        self.username = username
+        self.accountType = accountType
+        self.accessToken = accessToken
+        self.isLongLived = isLongLived
+        self.tokenObtainedAt = tokenObtainedAt
+        self.tokenExpiresAt = tokenExpiresAt
+        self.permissions = permissions
+        self.status = status
+        self.statusDetail = statusDetail
+        self.lastRefreshAt = lastRefreshAt
+        self.lastRefreshError = lastRefreshError
+        self.connectedAt = connectedAt
+    }
+
+    /// `@username (id)`, or the id alone.
+    public var displayName: String { username.map { "@\($0) (\(userID))" } ?? userID }
+}
+
+/// What became of one authorization code, kept so a reload or a second request with the same code
+/// shows the first exchange's result instead of Instagram's "code has been used".
+public struct CallbackOutcome: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case connected, refused }
+    public var kind: Kind
+    public var userID: String?
+    public var status: Int
+    public var heading: String
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+
+    public init(kind: Kind, userID: String? = nil, status: Int, heading: String, message: String, detail: String? = nil, hint: String? = nil) {
+        self.kind = kind
+        self.userID = userID
+        self.status = status
+        self.heading = heading
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+    }
+}
+
+public struct CallbackRecord: Sendable, Equatable {
+    public var ticket: String
+    public var browserTag: String
+    /// Nil while the exchange is still under way.
+    public var outcome: CallbackOutcome?
+    public var createdAt: Date
+}
+
+public enum CallbackClaim: Sendable, Equatable {
+    /// This request owns the code: exchange it, then `completeCallback` or `releaseCallback`.
+    case claimed(ticket: String)
+    /// Another request has (or had) the code.
+    case existing(CallbackRecord)
+}
+
+public struct StoreError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where connected accounts and callback results live. SQLite is the one implementation today;
+/// the page and the commands see only this protocol.
+public protocol AccountStore: Sendable {
+    /// Inserts the account, or updates it in place (keeping when it first connected).
+    func save(_ account: Account) async throws(StoreError)
+    func accounts() async throws(StoreError) -> [Account]
+    /// By user id, or by username with or without `@`.
+    func account(_ who: String) async throws(StoreError) -> Account?
+
+    /// Takes the account for one refresh; false when another refresh holds it.
+    func claimRefresh(userID: String, now: Date) async throws(StoreError) -> Bool
+    /// Stores a refreshed token, unless the account was authorized again meanwhile (its token is no longer `previousToken`).
+    func storeRefreshed(
+        userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
+    ) async throws(StoreError)
+    /// Records a failed refresh; with `needsAuthorization` the account must authorize again.
+    func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
+
+    func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
+    func completeCallback(codeHash: String, outcome: CallbackOutcome, now: Date) async throws(StoreError)
+    /// Forgets a claim whose exchange failed before Instagram answered, so a retry may exchange the code.
+    func releaseCallback(codeHash: String) async throws(StoreError)
+    func callback(ticket: String) async throws(StoreError) -> CallbackRecord?
+    func callback(codeHash: String) async throws(StoreError) -> CallbackRecord?
+}

@@ -1,0 +1,265 @@
+import Foundation
+import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Accounts in a SQLite file: created 0600, WAL, versioned migrations, immediate write transactions (GRDB's pool default)
+/// and a busy timeout so several responder processes and `refresh` can write at once.
+public final class SQLiteAccountStore: AccountStore {
+    private let pool: DatabasePool
+    public let path: String
+    /// A refresh claim older than this is taken to belong to a process that died.
+    static let staleRefreshClaim: TimeInterval = 300
+    /// How long callback results (and the codes they guard) are kept.
+    static let callbackRetention: TimeInterval = 24 * 3600
+
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
+            throw StoreError("the folder \(folder) does not exist")
+        }
+        if !FileManager.default.fileExists(atPath: path) {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd < 0, errno != EEXIST {
+                throw StoreError("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+            if fd >= 0 { close(fd) }
+        }
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(15)
+        configuration.label = "instagram-auth"
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the database \(path): \(error)")
+        }
+    }
+
+    /// The schema, one migration per version; applied in order, each once.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: accounts and callbacks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE account (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        username TEXT,
+                        account_type TEXT,
+                        access_token TEXT NOT NULL,
+                        long_lived INTEGER NOT NULL,
+                        token_obtained_at REAL NOT NULL,
+                        token_expires_at REAL NOT NULL,
+                        permissions TEXT NOT NULL DEFAULT '',
+                        status TEXT NOT NULL DEFAULT 'active',
+                        status_detail TEXT,
+                        last_refresh_at REAL,
+                        last_refresh_error TEXT,
+                        refresh_claimed_at REAL,
+                        connected_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE INDEX account_username ON account(username COLLATE NOCASE);
+                    CREATE TABLE callback (
+                        code_hash TEXT PRIMARY KEY NOT NULL,
+                        ticket TEXT NOT NULL UNIQUE,
+                        browser_tag TEXT NOT NULL,
+                        outcome TEXT,
+                        created_at REAL NOT NULL,
+                        finished_at REAL
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    /// The migrations applied to the file, for `check` and tests.
+    public func appliedMigrations() async throws(StoreError) -> [String] {
+        try await read { db in try Array(Self.migrator.appliedIdentifiers(db)).sorted() }
+    }
+
+    public func integrityCheck() async throws(StoreError) -> String {
+        try await read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+    }
+
+    // MARK: - Accounts
+
+    public func save(_ account: Account) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO account (user_id, username, account_type, access_token, long_lived, token_obtained_at,
+                        token_expires_at, permissions, status, status_detail, last_refresh_at, last_refresh_error,
+                        refresh_claimed_at, connected_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+                    ON CONFLICT(user_id) DO UPDATE SET
+                        username = COALESCE(excluded.username, account.username),
+                        account_type = COALESCE(excluded.account_type, account.account_type),
+                        access_token = excluded.access_token, long_lived = excluded.long_lived,
+                        token_obtained_at = excluded.token_obtained_at, token_expires_at = excluded.token_expires_at,
+                        permissions = excluded.permissions, status = excluded.status, status_detail = excluded.status_detail,
+                        last_refresh_error = NULL, refresh_claimed_at = NULL, updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    account.userID, account.username, account.accountType, account.accessToken, account.isLongLived,
+                    account.tokenObtainedAt.timeIntervalSince1970, account.tokenExpiresAt.timeIntervalSince1970,
+                    account.permissions.joined(separator: ","), account.status.rawValue, account.statusDetail,
+                    account.lastRefreshAt?.timeIntervalSince1970, account.lastRefreshError,
+                    account.connectedAt.timeIntervalSince1970, Date().timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func accounts() async throws(StoreError) -> [Account] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM account ORDER BY username COLLATE NOCASE, user_id").map(Self.account)
+        }
+    }
+
+    public func account(_ who: String) async throws(StoreError) -> Account? {
+        let name = who.hasPrefix("@") ? String(who.dropFirst()) : who
+        return try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM account WHERE user_id = ? OR username = ? COLLATE NOCASE ORDER BY user_id = ? DESC LIMIT 1",
+                arguments: [name, name, name]
+            ).map(Self.account)
+        }
+    }
+
+    public func claimRefresh(userID: String, now: Date) async throws(StoreError) -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE account SET refresh_claimed_at = ? WHERE user_id = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)",
+                arguments: [now.timeIntervalSince1970, userID, now.timeIntervalSince1970 - Self.staleRefreshClaim])
+            return db.changesCount == 1
+        }
+    }
+
+    public func storeRefreshed(
+        userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
+    ) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE account SET access_token = ?, long_lived = ?, token_obtained_at = ?, token_expires_at = ?,
+                        last_refresh_at = ?, last_refresh_error = NULL, refresh_claimed_at = NULL, status = 'active',
+                        status_detail = NULL, updated_at = ?
+                    WHERE user_id = ? AND access_token = ?
+                    """,
+                arguments: [
+                    token, isLongLived, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                    now.timeIntervalSince1970, userID, previousToken,
+                ])
+        }
+    }
+
+    public func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE account SET last_refresh_error = ?, refresh_claimed_at = NULL, updated_at = ?,
+                        status = CASE WHEN ? THEN 'needs_authorization' ELSE status END,
+                        status_detail = CASE WHEN ? THEN ? ELSE status_detail END
+                    WHERE user_id = ?
+                    """,
+                arguments: [error, now.timeIntervalSince1970, needsAuthorization, needsAuthorization, error, userID])
+        }
+    }
+
+    static func account(_ row: Row) -> Account {
+        let permissions: String = row["permissions"]
+        return Account(
+            userID: row["user_id"], username: row["username"], accountType: row["account_type"],
+            accessToken: row["access_token"], isLongLived: row["long_lived"],
+            tokenObtainedAt: Date(timeIntervalSince1970: row["token_obtained_at"]),
+            tokenExpiresAt: Date(timeIntervalSince1970: row["token_expires_at"]),
+            permissions: permissions.split(separator: ",").map(String.init),
+            status: Account.Status(rawValue: row["status"]) ?? .needsAuthorization, statusDetail: row["status_detail"],
+            lastRefreshAt: (row["last_refresh_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            lastRefreshError: row["last_refresh_error"],
+            connectedAt: Date(timeIntervalSince1970: row["connected_at"]))
+    }
+
+    // MARK: - Callbacks
+
+    public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
+        let ticket = Base64URL.encode(RandomBytes.make(18))
+        return try await write { db in
+            try db.execute(
+                sql: "DELETE FROM callback WHERE created_at < ?", arguments: [now.timeIntervalSince1970 - Self.callbackRetention])
+            try db.execute(
+                sql: "INSERT INTO callback (code_hash, ticket, browser_tag, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(code_hash) DO NOTHING",
+                arguments: [codeHash, ticket, browserTag, now.timeIntervalSince1970])
+            if db.changesCount == 1 { return .claimed(ticket: ticket) }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM callback WHERE code_hash = ?", arguments: [codeHash]) else {
+                throw StoreError("a callback claim vanished")
+            }
+            return .existing(try Self.callback(row))
+        }
+    }
+
+    public func completeCallback(codeHash: String, outcome: CallbackOutcome, now: Date) async throws(StoreError) {
+        let json: String
+        do {
+            json = String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self)
+        } catch {
+            throw StoreError("cannot encode a callback outcome: \(error)")
+        }
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE callback SET outcome = ?, finished_at = ? WHERE code_hash = ?",
+                arguments: [json, now.timeIntervalSince1970, codeHash])
+        }
+    }
+
+    public func releaseCallback(codeHash: String) async throws(StoreError) {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM callback WHERE code_hash = ? AND outcome IS NULL", arguments: [codeHash])
+        }
+    }
+
+    public func callback(ticket: String) async throws(StoreError) -> CallbackRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM callback WHERE ticket = ?", arguments: [ticket]).map(Self.callback)
+        }
+    }
+
+    public func callback(codeHash: String) async throws(StoreError) -> CallbackRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM callback WHERE code_hash = ?", arguments: [codeHash]).map(Self.callback)
+        }
+    }
+
+    static func callback(_ row: Row) throws -> CallbackRecord {
+        let text: String? = row["outcome"]
+        let outcome = try text.map { try JSONDecoder().decode(CallbackOutcome.self, from: Data($0.utf8)) }
+        return CallbackRecord(
+            ticket: row["ticket"], browserTag: row["browser_tag"], outcome: outcome,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    // MARK: - Access
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("reading \(path) failed: \(error)")
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("writing \(path) failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import InstagramAPI
+import InstagramAuth
+
+/// What every command that touches Instagram or the store sets up.
+struct Context {
+    let configuration: Configuration
+    let store: SQLiteAccountStore
+
+    init(configFile: String?) throws {
+        configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
+        do {
+            store = try SQLiteAccountStore(path: configuration.databasePath)
+        } catch {
+            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
+        }
+    }
+
+    func client(transport: any HTTPTransport) -> InstagramClient {
+        InstagramClient(
+            profile: configuration.profile, credentials: configuration.credentials,
+            endpoints: configuration.endpoints, transport: transport)
+    }
+}
+
+struct Refresh: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Refresh stored long-lived tokens that are due; for cron or a systemd timer.",
+        discussion: """
+            Refreshes each token that is at least 24 hours old and expires within --within-days, and retries
+            the long-lived exchange for accounts left with a one-hour token. An account whose token Instagram
+            rejects (code 190) or that expired is marked as needing a new authorization. Prints one line per
+            account and a summary; exits 1 if any account failed or needs a new authorization. Safe to run
+            at the same time as itself and as the responder.
+            """)
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    @Option(help: "Refresh tokens that expire within this many days (Instagram's tokens last 60).")
+    var withinDays = 30
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "warning"
+
+    func validate() throws {
+        guard (1...59).contains(withinDays) else { throw ValidationError("--within-days must be from 1 to 59") }
+    }
+
+    func run() async throws {
+        let context = try Context(configFile: config)
+        let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
+        let job = RefreshJob(
+            client: context.client(transport: transport), store: context.store,
+            window: TimeInterval(withinDays * 86_400), logger: Logging.make(level: logLevel))
+        let outcome: Result<RefreshJob.Report, StoreError>
+        do {
+            outcome = .success(try await job.run())
+        } catch {
+            outcome = .failure(error)
+        }
+        await transport.shutdown()
+        let report = try outcome.get()
+        for (account, result) in report.lines {
+            let text: String =
+                switch result {
+                case .refreshed(let expiresAt): "refreshed, valid until \(AuthPage.formatDate(expiresAt))"
+                case .notDue(let expiresAt): "not due, valid until \(AuthPage.formatDate(expiresAt))"
+                case .busy: "skipped: another refresh is working on it"
+                case .needsAuthorization(let reason): "NEEDS A NEW AUTHORIZATION: \(reason)"
+                case .failed(let reason): "FAILED: \(reason)"
+                }
+            print("\(account.displayName): \(text)")
+        }
+        print(report.summary)
+        if report.failures > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Accounts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List connected accounts: token expiry, last refresh, state.")
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    @Flag(help: "Print JSON (without tokens) instead of a table.")
+    var json = false
+
+    func run() async throws {
+        let accounts = try await Context(configFile: config).store.accounts()
+        if json {
+            let iso = ISO8601DateFormatter()
+            let items: [[String: Any]] = accounts.map { account in
+                var item: [String: Any] = [
+                    "user_id": account.userID, "status": account.status.rawValue, "long_lived": account.isLongLived,
+                    "token_expires_at": iso.string(from: account.tokenExpiresAt),
+                    "connected_at": iso.string(from: account.connectedAt), "permissions": account.permissions,
+                ]
+                item["username"] = account.username
+                item["account_type"] = account.accountType
+                item["status_detail"] = account.statusDetail
+                item["last_refresh_at"] = account.lastRefreshAt.map { iso.string(from: $0) }
+                item["last_refresh_error"] = account.lastRefreshError
+                return item
+            }
+            let data = try JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        guard !accounts.isEmpty else {
+            print("No account is connected yet.")
+            return
+        }
+        let rows =
+            [["ACCOUNT", "USER ID", "STATE", "TOKEN VALID UNTIL", "LAST REFRESH"]]
+            + accounts.map { account in
+                [
+                    account.username.map { "@\($0)" } ?? "-", account.userID,
+                    account.status == .active ? (account.isLongLived ? "active" : "active (short-lived token)") : account.status.rawValue,
+                    AuthPage.formatDate(account.tokenExpiresAt),
+                    account.lastRefreshAt.map(AuthPage.formatDate) ?? "never",
+                ]
+            }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Print an account's current access token on stdout, for other scripts.",
+        discussion: "USER is a username (with or without @) or a user id; it may be left out when one account is connected.")
+
+    @Argument(help: "The account.")
+    var user: String?
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    func run() async throws {
+        let store = try Context(configFile: config).store
+        let account: Account
+        if let user {
+            guard let found = try await store.account(user) else { throw CommandError("no connected account \(user)") }
+            account = found
+        } else {
+            let all = try await store.accounts()
+            guard all.count == 1 else {
+                throw CommandError(
+                    all.isEmpty
+                        ? "no account is connected yet"
+                        : "\(all.count) accounts are connected; name one: \(all.map(\.displayName).joined(separator: ", "))")
+            }
+            account = all[0]
+        }
+        guard account.status == .active else {
+            throw CommandError("\(account.displayName) needs a new authorization: \(account.statusDetail ?? "token rejected")")
+        }
+        guard account.tokenExpiresAt > Date() else {
+            throw CommandError("the token of \(account.displayName) expired on \(AuthPage.formatDate(account.tokenExpiresAt))")
+        }
+        print(account.accessToken)
+    }
+}
+
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import InstagramAuth
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connected accounts through nginx, the store on disk, and the commands that use it.
+@Suite("Accounts through nginx", .serialized)
+struct AccountFlowTests {
+    func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws -> Void) async throws {
+        let stack = try await Stack(options)
+        do {
+            try await body(stack)
+        } catch {
+            await stack.shutdown()
+            throw error
+        }
+        await stack.shutdown()
+    }
+
+    func connect(_ stack: Stack, browser: Browser = Browser()) async throws -> Stack.Reply {
+        let (callback, _) = try await stack.authorize(browser: browser)
+        return try await stack.request(callback, browser: browser)
+    }
+
+    @Test func aConnectionLeavesALongLivedTokenThatTheCommandsShow() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let redirect = try await stack.request(callback, browser: browser, follow: false)
+            #expect(redirect.status == 303)
+            let result = try #require(redirect.headers.first(name: "Location"))
+            #expect(result.hasPrefix(stack.redirectURI + "?result="))
+            #expect(!result.contains("code="))
+
+            let page = try await stack.request(result, browser: browser)
+            #expect(page.status == 200)
+            #expect(page.body.contains("@emulated.creator (17841405793187218)"))
+            #expect(page.body.contains("Token valid until"))
+            #expect(!page.body.contains("IGAA"))
+
+            // Reloading the result, or the callback itself, shows the same success: no "code has been used".
+            let reload = try await stack.request(result, browser: browser)
+            #expect(reload.status == 200 && reload.body == page.body)
+            let again = try await stack.request(callback, browser: browser)
+            #expect(again.status == 200 && again.body == page.body)
+            #expect(try await stack.tokenRequests() == 1)
+
+            let listed = try stack.command(["accounts"])
+            #expect(listed.status == 0)
+            #expect(listed.out.contains("@emulated.creator") && listed.out.contains("active"))
+            let json = try stack.command(["accounts", "--json"])
+            let items = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]]
+            #expect(items?.first?["username"] as? String == "emulated.creator")
+            #expect(items?.first?["long_lived"] as? Bool == true)
+            #expect(!json.out.contains("IGAA"), "listings never print tokens")
+
+            let token = try stack.command(["token"])
+            #expect(token.status == 0)
+            #expect(token.out.hasPrefix("IGAA"))
+            #expect(try stack.command(["token", "@emulated.creator"]).out == token.out)
+            let unknown = try stack.command(["token", "nobody"])
+            #expect(unknown.status != 0)
+            #expect(unknown.err.contains("no connected account nobody"))
+
+            let mode = try FileManager.default.attributesOfItem(atPath: stack.databasePath)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+    }
+
+    @Test func theSameCodeArrivingTwiceAtOnceIsExchangedOnce() async throws {
+        try await withStack { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=800&path=/oauth/access_token")
+            let pages = try await withThrowingTaskGroup(of: Stack.Reply.self) { group in
+                for _ in 0..<4 { group.addTask { try await stack.request(callback, browser: browser) } }
+                return try await group.reduce(into: [Stack.Reply]()) { $0.append($1) }
+            }
+            #expect(pages.allSatisfy { $0.status == 200 && $0.body.contains("@emulated.creator") })
+            #expect(try await stack.tokenRequests() == 1)
+        }
+    }
+
+    @Test func anAccountNotOnTheListIsRefusedAndNotStored() async throws {
+        try await withStack(.init(settings: ["INSTAGRAM_AUTH_ALLOWED_USERS": "@someone.else, 42"])) { stack in
+            let page = try await connect(stack)
+            #expect(page.status == 403)
+            #expect(page.body.contains("not on this site"))
+            #expect(page.body.contains("@emulated.creator"))
+            let listed = try stack.command(["accounts"])
+            #expect(listed.out.contains("No account is connected yet."))
+            let token = try stack.command(["token"])
+            #expect(token.status != 0)
+        }
+        try await withStack(.init(settings: ["INSTAGRAM_AUTH_ALLOWED_USERS": "Emulated.Creator"])) { stack in
+            let page = try await connect(stack)
+            #expect(page.status == 200)
+        }
+    }
+
+    @Test func refreshRenewsDueTokensOnceEvenWhenRunTwiceAtOnce() async throws {
+        try await withStack { stack in
+            #expect(try await connect(stack).status == 200)
+            let notDue = try stack.command(["refresh"])
+            #expect(notDue.status == 0)
+            #expect(notDue.out.contains("not due"))
+
+            // Two days later, ten days before expiry.
+            let store = try SQLiteAccountStore(path: stack.databasePath)
+            var account = try #require(try await store.account("emulated.creator"))
+            let before = account.accessToken
+            account.tokenObtainedAt = Date() - 2 * 86_400
+            account.tokenExpiresAt = Date() + 10 * 86_400
+            try await store.save(account)
+            try await stack.emulatorControl("/_emulator/age-tokens?seconds=172800")
+
+            let runs = try await withThrowingTaskGroup(of: (status: Int32, out: String, err: String).self) { group in
+                for _ in 0..<2 { group.addTask { try stack.command(["refresh"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.out))")
+            #expect(runs.map(\.out).joined().components(separatedBy: ": refreshed").count - 1 <= 1)
+            #expect(try await stack.tokenRequests("/refresh_access_token") == 1)
+            let refreshed = try #require(try await store.account("emulated.creator"))
+            #expect(refreshed.accessToken != before)
+            #expect(refreshed.lastRefreshAt != nil)
+            #expect(refreshed.tokenExpiresAt > Date() + 59 * 86_400)
+            #expect(try stack.command(["token"]).out == refreshed.accessToken + "\n")
+        }
+    }
+
+    @Test func aRevokedTokenIsReportedAndNeedsANewAuthorization() async throws {
+        try await withStack { stack in
+            #expect(try await connect(stack).status == 200)
+            let store = try SQLiteAccountStore(path: stack.databasePath)
+            var account = try #require(try await store.account("emulated.creator"))
+            account.accessToken = "IGAArevokedByInstagram"
+            account.tokenObtainedAt = Date() - 2 * 86_400
+            account.tokenExpiresAt = Date() + 10 * 86_400
+            try await store.save(account)
+
+            let run = try stack.command(["refresh"])
+            #expect(run.status == 1)
+            #expect(run.out.contains("NEEDS A NEW AUTHORIZATION"))
+            #expect(run.out.contains("1 need a new authorization"))
+            #expect(try stack.command(["accounts"]).out.contains("needs_authorization"))
+            let token = try stack.command(["token"])
+            #expect(token.status != 0)
+            #expect(token.err.contains("needs a new authorization"))
+
+            // Authorizing again brings the account back.
+            #expect(try await connect(stack).status == 200)
+            #expect(try stack.command(["token"]).status == 0)
+        }
+    }
+
+    @Test func aResponderKilledMidWriteLeavesAConsistentDatabase() async throws {
+        try await withStack { stack in
+            var callbacks: [(String, Browser)] = []
+            for _ in 0..<12 {
+                let browser = Browser()
+                callbacks.append((try await stack.authorize(browser: browser).callback, browser))
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (callback, browser) in callbacks {
+                    group.addTask { _ = try? await stack.request(callback, browser: browser, follow: false) }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(60))
+                    kill(stack.responder.processIdentifier, SIGKILL)
+                }
+                try await group.waitForAll()
+            }
+            let store = try SQLiteAccountStore(path: stack.databasePath)
+            #expect(try await store.integrityCheck() == "ok")
+            #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks"])
+            #expect(try await store.accounts().count <= 1)
+            #expect(try stack.command(["accounts"]).status == 0)
+        }
+    }
+}
