@@ -132,6 +132,26 @@ struct AccountFlowTests {
         }
     }
 
+    @Test func theShippedTimerAndCronLinesRunRefresh() async throws {
+        try await withStack { stack in
+            #expect(try await connect(stack).status == 200)
+            let unit = try String(
+                contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/instagram-auth-refresh.service"), encoding: .utf8)
+            let cron = try String(contentsOf: Paths.repository.appendingPathComponent("deploy/cron.d/instagram-auth"), encoding: .utf8)
+            let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+            let cronLine = try #require(cron.split(separator: "\n").first { !$0.hasPrefix("#") && $0.contains("instagram-auth refresh") })
+            for line in [String(execStart), String(cronLine)] {
+                let words = line.split(separator: " ").map(String.init)
+                let binary = try #require(words.firstIndex { $0.hasSuffix("/usr/local/bin/instagram-auth") })
+                #expect(words.last == "/etc/instagram-auth.conf")
+                // The same arguments, with this stack's configuration in place of /etc's.
+                let run = try stack.command(Array(words[(binary + 1)...].dropLast(2)))
+                #expect(run.status == 0, "\(line): \(run.err)")
+                #expect(run.out.contains("1 account(s): 0 refreshed, 1 not due"))
+            }
+        }
+    }
+
     @Test func aRevokedTokenIsReportedAndNeedsANewAuthorization() async throws {
         try await withStack { stack in
             #expect(try await connect(stack).status == 200)
