@@ -1,3 +1,4 @@
+import Foundation
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
@@ -83,7 +84,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
             return .unexpectedResponse(status: 200, detail: "an answer larger than \(Self.maxBodyBytes) bytes")
         }
         if let error = error as? IOError {
-            return .unreachable(error.description)
+            return .unreachable(String(cString: strerror(error.errnoCode)).lowercased())
         }
         let text = String(describing: error)
         if text.localizedCaseInsensitiveContains("certificate") || text.localizedCaseInsensitiveContains("handshake") {

@@ -81,6 +81,11 @@ public final class SQLiteAccountStore: AccountStore {
         try await read { db in try Array(Self.migrator.appliedIdentifiers(db)).sorted() }
     }
 
+    /// Takes and releases the write lock: proves the file and its folder are writable now.
+    public func checkWritable() async throws(StoreError) {
+        try await write { db in try db.execute(sql: "UPDATE account SET updated_at = updated_at WHERE 0") }
+    }
+
     public func integrityCheck() async throws(StoreError) -> String {
         try await read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }

@@ -171,3 +171,64 @@ struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check what a deployment needs: the configuration, the templates, the database, and that Instagram answers.",
+        discussion: "Prints one line per check; exits 1 if any failed.")
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    func run() async throws {
+        var failed = false
+        func report(_ ok: Bool, _ text: String) {
+            print("\(ok ? "ok  " : "FAIL") \(text)")
+            if !ok { failed = true }
+        }
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: config)
+        } catch {
+            report(false, "configuration: \(error)")
+            throw ExitCode(1)
+        }
+        report(
+            true,
+            "configuration: \(configuration.profile.rawValue), app \(configuration.credentials.appID), redirect URI \(configuration.credentials.redirectURI)")
+        if configuration.profile == .basicDisplay {
+            print("note Basic Display has answered every request with an error since December 2024; move the app to instagram-login")
+        }
+        do {
+            _ = try Pages(overrides: configuration.templatesDirectory)
+            report(true, "templates: \(configuration.templatesDirectory ?? "built in")")
+        } catch {
+            report(false, "templates: \(error)")
+        }
+        do {
+            let store = try SQLiteAccountStore(path: configuration.databasePath)
+            try await store.checkWritable()
+            let migrations = try await store.appliedMigrations()
+            let accounts = try await store.accounts()
+            let attention = accounts.filter { $0.status != .active }.count
+            report(
+                true,
+                "database \(configuration.databasePath): writable, schema \(migrations.last ?? "-"), \(accounts.count) account(s)"
+                    + (attention > 0 ? ", \(attention) needing a new authorization" : ""))
+        } catch {
+            report(false, "database \(configuration.databasePath): \(error)")
+        }
+        let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
+        let endpoints = configuration.endpoints
+        for url in [endpoints.oauthBaseURL, endpoints.apiBaseURL, endpoints.graphBaseURL] {
+            do {
+                let reply = try await transport.send(OutgoingRequest(method: .get, url: url + "/"))
+                report(true, "\(url) answers (HTTP \(reply.status)\(url.hasPrefix("https") ? ", certificate verified" : ""))")
+            } catch {
+                report(false, "\(url): \(error)")
+            }
+        }
+        await transport.shutdown()
+        if failed { throw ExitCode(1) }
+    }
+}

@@ -152,6 +152,35 @@ struct AccountFlowTests {
         }
     }
 
+    @Test func checkReportsWhatADeploymentNeeds() async throws {
+        try await withStack { stack in
+            let good = try stack.command(["check"])
+            #expect(good.status == 0, "\(good.out)")
+            #expect(good.out.contains("ok   configuration: instagram-login"))
+            #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v1: accounts and callbacks"))
+            #expect(good.out.contains("ok   http://127.0.0.1:\(stack.emulatorPort) answers"))
+            #expect(!good.out.contains(Stack.appSecret))
+
+            await stack.stopEmulator()
+            let down = try stack.command(["check"])
+            #expect(down.status == 1)
+            #expect(down.out.contains("FAIL http://127.0.0.1:\(stack.emulatorPort)"))
+
+        }
+        let broken = try BinaryTests().run(["check"], environment: ["INSTAGRAM_APP_ID": "1"])
+        #expect(broken.status == 1)
+        #expect(broken.out.contains("FAIL configuration: INSTAGRAM_APP_SECRET"))
+        let noFolder = try BinaryTests().run(
+            ["check"],
+            environment: BinaryTests().configured.merging([
+                "INSTAGRAM_AUTH_DATABASE": "/nonexistent/folder/a.sqlite3", "INSTAGRAM_HTTP_TIMEOUT": "1",
+                "INSTAGRAM_OAUTH_BASE_URL": "http://127.0.0.1:9", "INSTAGRAM_API_BASE_URL": "http://127.0.0.1:9",
+                "INSTAGRAM_GRAPH_BASE_URL": "http://127.0.0.1:9",
+            ]) { _, new in new })
+        #expect(noFolder.status == 1)
+        #expect(noFolder.out.contains("FAIL database /nonexistent/folder/a.sqlite3: the folder /nonexistent/folder does not exist"))
+    }
+
     @Test func aRevokedTokenIsReportedAndNeedsANewAuthorization() async throws {
         try await withStack { stack in
             #expect(try await connect(stack).status == 200)
