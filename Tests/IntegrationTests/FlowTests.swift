@@ -269,12 +269,23 @@ struct FlowTests {
         }
     }
 
-    @Test func servesASocketInheritedOnDescriptorZero() async throws {
-        try await withStack(.init(inheritSocket: true)) { stack in
+    @Test(arguments: [Stack.Startup.inheritedOnStdin, .systemdActivation, .cgi])
+    func startedEveryWayItServesTheWholeFlow(startup: Stack.Startup) async throws {
+        try await withStack(.init(startup: startup)) { stack in
             let browser = Browser()
             let (callback, _) = try await stack.authorize(browser: browser)
-            #expect(try await stack.request(callback, browser: browser).status == 200)
-            #expect(stack.responderLog.contains("listen=fd 0"))
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200)
+            #expect(done.body.contains("@emulated.creator (17841405793187218)"))
+            let reload = try await stack.request(callback, browser: browser)
+            #expect(reload.body == done.body)
+            #expect(try await stack.tokenRequests() == 1)
+            switch startup {
+            case .inheritedOnStdin: #expect(stack.responderLog.contains("listen=fd 0"))
+            case .systemdActivation: #expect(stack.responderLog.contains("listen=fd 3"))
+            case .cgi, .socket: break
+            }
+            #expect(try await stack.page(method: .POST).status == 405)
         }
     }
 

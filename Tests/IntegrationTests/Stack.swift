@@ -101,8 +101,19 @@ final class Stack: @unchecked Sendable {
         var settings: [String: String] = [:]
         /// Point the token endpoint at a port where nothing listens.
         var apiUnreachable = false
-        /// Create the listening socket here and hand it to `serve` as fd 0, as spawn-fcgi does.
-        var inheritSocket = false
+        var startup = Startup.socket
+    }
+
+    /// How the responder comes up.
+    enum Startup {
+        /// `serve --socket PATH`.
+        case socket
+        /// The listening socket is created here and handed over as fd 0, as spawn-fcgi does.
+        case inheritedOnStdin
+        /// As systemd socket activation: fd 3 with LISTEN_FDS=1 and LISTEN_PID.
+        case systemdActivation
+        /// No responder: fcgiwrap starts the binary as CGI for each request (nginx/cgi-fcgiwrap.conf).
+        case cgi
     }
 
     init(_ options: Options = Options()) async throws {
@@ -144,18 +155,27 @@ final class Stack: @unchecked Sendable {
         settings.merge(options.settings) { _, new in new }
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
-        var arguments = ["serve", "--config", configPath, "--log-level", "debug"]
-        var input: FileHandle?
-        if options.inheritSocket {
-            let fd = try Self.listeningUnixSocket(at: socketPath)
-            input = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        } else {
-            arguments += ["--socket", socketPath, "--socket-mode", "0666"]
+        let binary = try Paths.product("instagram-auth")
+        let arguments = ["serve", "--config", configPath, "--log-level", "debug"]
+        let log = folder.appendingPathComponent("responder.log")
+        switch options.startup {
+        case .socket:
+            responder = try Self.launch(
+                binary, arguments + ["--socket", socketPath, "--socket-mode", "0666"], log: log, environment: [:])
+        case .inheritedOnStdin, .systemdActivation:
+            let input = FileHandle(fileDescriptor: try Self.listeningUnixSocket(at: socketPath), closeOnDealloc: true)
+            if options.startup == .inheritedOnStdin {
+                responder = try Self.launch(binary, arguments, log: log, environment: [:], input: input)
+            } else {
+                // What systemd does: the socket on fd 3, LISTEN_PID naming the process that serves it.
+                let script = #"exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@""#
+                responder = try Self.launch(
+                    "/bin/bash", ["-c", script, "bash", binary] + arguments, log: log, environment: [:], input: input)
+            }
+            try input.close()
+        case .cgi:
+            responder = try Self.launch("/usr/sbin/fcgiwrap", ["-s", "unix:\(socketPath)"], log: log, environment: [:])
         }
-        responder = try Self.launch(
-            try Paths.product("instagram-auth"), arguments,
-            log: folder.appendingPathComponent("responder.log"), environment: [:], input: input)
-        try input?.close()
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
@@ -163,8 +183,9 @@ final class Stack: @unchecked Sendable {
         generator.executableURL = URL(fileURLWithPath: "/bin/bash")
         generator.arguments = [
             Paths.repository.appendingPathComponent("scripts/nginx-conf").path, folder.appendingPathComponent("nginx").path,
-            String(port), socketPath, options.example,
+            String(port), socketPath, options.startup == .cgi ? "cgi-fcgiwrap.conf" : options.example,
         ]
+        generator.environment = ["PATH": "/usr/bin:/bin", "BINARY": binary, "CONFIG": configPath]
         let configOut = Pipe()
         generator.standardOutput = configOut
         try generator.run()
@@ -235,7 +256,11 @@ final class Stack: @unchecked Sendable {
         try? await http.shutdown()
         for process in [nginx, responder, emulator].compactMap({ $0 }) where process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            // fcgiwrap, for one, keeps waiting in accept() after SIGTERM.
+            if (try? await waitFor("exit", seconds: 2) { !process.isRunning }) == nil {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
         }
         if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil {
             try? FileManager.default.removeItem(at: folder)
