@@ -131,6 +131,8 @@ public struct AuthPage: Responder {
             }
         } catch let error as StoreError {
             logger.error("account store failed", metadata: ["error": "\(error)"])
+            // Leave no claim behind that would keep a retry waiting.
+            try? await store.releaseCallback(codeHash: codeHash)
             return failure(
                 500, heading: "The connection could not be saved",
                 message: "This site could not record the authorization. Please try again later.", detail: nil, hint: nil)

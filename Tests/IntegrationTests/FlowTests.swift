@@ -289,6 +289,25 @@ struct FlowTests {
         }
     }
 
+    @Test(arguments: ["apache", "lighttpd", "caddy"])
+    func otherWebServersServeTheWholeFlow(server: String) async throws {
+        try await withStack(.init(server: server)) { stack in
+            let browser = Browser()
+            let start = try await stack.page(browser: browser)
+            #expect(start.status == 200)
+            #expect(start.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200, "\(server): \(done.body)")
+            #expect(done.body.contains("@emulated.creator (17841405793187218)"))
+            let declined = try await stack.page("error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E", browser: browser)
+            #expect(declined.body.contains("&lt;b&gt;no&lt;"))
+            let post = try await stack.page(method: .POST)
+            #expect(post.status == 405)
+            #expect(post.headers.first(name: "Allow") == "GET, HEAD")
+        }
+    }
+
     @Test func sharedHostingLayoutKeepsTheLegacyURL() async throws {
         try await withStack(.init(example: "shared-hosting-php.conf", path: "/instagram/index.php")) { stack in
             let browser = Browser()

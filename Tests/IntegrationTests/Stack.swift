@@ -102,6 +102,8 @@ final class Stack: @unchecked Sendable {
         /// Point the token endpoint at a port where nothing listens.
         var apiUnreachable = false
         var startup = Startup.socket
+        /// The web server in front: nginx, apache, lighttpd or caddy (each from servers/ or nginx/).
+        var server = "nginx"
     }
 
     /// How the responder comes up.
@@ -126,11 +128,6 @@ final class Stack: @unchecked Sendable {
         path = options.path
         otherRedirectURI = "http://127.0.0.1:\(port)/elsewhere/"
         socketPath = folder.appendingPathComponent("instagram-auth.sock").path
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
-        // Many visitors at once: the default of 8 connections per host would queue them in the client.
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
         let emulatorLog = folder.appendingPathComponent("emulator.log")
         emulator = try Self.launch(
@@ -181,24 +178,56 @@ final class Stack: @unchecked Sendable {
 
         let generator = Process()
         generator.executableURL = URL(fileURLWithPath: "/bin/bash")
-        generator.arguments = [
-            Paths.repository.appendingPathComponent("scripts/nginx-conf").path, folder.appendingPathComponent("nginx").path,
-            String(port), socketPath, options.startup == .cgi ? "cgi-fcgiwrap.conf" : options.example,
-        ]
+        let serverFolder = folder.appendingPathComponent(options.server).path
+        if options.server == "nginx" {
+            generator.arguments = [
+                Paths.repository.appendingPathComponent("scripts/nginx-conf").path, serverFolder,
+                String(port), socketPath, options.startup == .cgi ? "cgi-fcgiwrap.conf" : options.example,
+            ]
+        } else {
+            generator.arguments = [
+                Paths.repository.appendingPathComponent("scripts/server-conf").path, options.server, serverFolder,
+                String(port), socketPath,
+            ]
+        }
         generator.environment = ["PATH": "/usr/bin:/bin", "BINARY": binary, "CONFIG": configPath]
         let configOut = Pipe()
         generator.standardOutput = configOut
         try generator.run()
-        let nginxConfig = configOut.fileHandleForReading.readDataToEndOfFile()
+        let serverConfig = configOut.fileHandleForReading.readDataToEndOfFile()
         generator.waitUntilExit()
-        guard generator.terminationStatus == 0 else { throw StackError("scripts/nginx-conf failed") }
-        let nginxConfigPath = folder.appendingPathComponent("nginx.conf").path
-        try nginxConfig.write(to: URL(fileURLWithPath: nginxConfigPath))
-        nginx = try Self.launch(
-            nginxPath, ["-c", nginxConfigPath, "-p", folder.appendingPathComponent("nginx").path],
-            log: folder.appendingPathComponent("nginx.out"))
+        guard generator.terminationStatus == 0 else { throw StackError("generating the \(options.server) configuration failed") }
+        let serverConfigPath = folder.appendingPathComponent("\(options.server).conf").path
+        try serverConfig.write(to: URL(fileURLWithPath: serverConfigPath))
+        let serverLog = folder.appendingPathComponent("\(options.server).out")
+        switch options.server {
+        case "nginx":
+            nginx = try Self.launch(nginxPath, ["-c", serverConfigPath, "-p", serverFolder], log: serverLog)
+        case "apache":
+            nginx = try Self.launch("/usr/sbin/apache2", ["-f", serverConfigPath, "-DFOREGROUND"], log: serverLog, environment: [:])
+        case "lighttpd":
+            nginx = try Self.launch("/usr/sbin/lighttpd", ["-D", "-f", serverConfigPath], log: serverLog, environment: [:])
+        case "caddy":
+            nginx = try Self.launch(
+                "/usr/bin/caddy", ["run", "--config", serverConfigPath, "--adapter", "caddyfile"], log: serverLog,
+                environment: ["HOME": serverFolder, "XDG_DATA_HOME": serverFolder, "XDG_CONFIG_HOME": serverFolder])
+        default:
+            throw StackError("unknown web server \(options.server)")
+        }
         let port = port
-        try await waitFor("nginx") { canConnect(port: port) }
+        do {
+            try await waitFor(options.server) { canConnect(port: port) }
+        } catch {
+            for process in [nginx, responder, emulator].compactMap({ $0 }) { await Self.stop(process.processIdentifier) }
+            let log = (try? String(contentsOf: serverLog, encoding: .utf8)) ?? ""
+            throw StackError("\(options.server) did not start: \(log.suffix(2000))")
+        }
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        // Many visitors at once: the default of 8 connections per host would queue them in the client.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+
     }
 
     static func listeningUnixSocket(at path: String) throws -> Int32 {
@@ -245,6 +274,24 @@ final class Stack: @unchecked Sendable {
         return responder.terminationStatus
     }
 
+    /// SIGTERM, then SIGKILL after two seconds (fcgiwrap, for one, stays in accept() after SIGTERM).
+    /// Watches the pid itself: a server whose workers run as another user can leave Foundation's
+    /// `Process` unsure whether it ended.
+    static func stop(_ pid: Int32) async {
+        func ended() -> Bool {
+            guard kill(pid, 0) == 0 else { return true }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return stat.contains(") Z ")
+        }
+        kill(pid, SIGTERM)
+        if (try? await waitFor("exit", seconds: 2, ended)) == nil {
+            kill(pid, SIGKILL)
+            try? await waitFor("exit", seconds: 2, ended)
+        }
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, WNOHANG)
+    }
+
     func stopEmulator() async {
         guard let emulator else { return }
         emulator.terminate()
@@ -254,13 +301,8 @@ final class Stack: @unchecked Sendable {
 
     func shutdown() async {
         try? await http.shutdown()
-        for process in [nginx, responder, emulator].compactMap({ $0 }) where process.isRunning {
-            process.terminate()
-            // fcgiwrap, for one, keeps waiting in accept() after SIGTERM.
-            if (try? await waitFor("exit", seconds: 2) { !process.isRunning }) == nil {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+        for process in [nginx, responder, emulator].compactMap({ $0 }) {
+            await Self.stop(process.processIdentifier)
         }
         if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil {
             try? FileManager.default.removeItem(at: folder)
