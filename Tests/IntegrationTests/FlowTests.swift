@@ -289,7 +289,7 @@ struct FlowTests {
         }
     }
 
-    @Test(arguments: ["apache", "lighttpd", "caddy"])
+    @Test(arguments: Paths.otherServers)
     func otherWebServersServeTheWholeFlow(server: String) async throws {
         try await withStack(.init(server: server)) { stack in
             let browser = Browser()

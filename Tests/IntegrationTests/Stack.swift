@@ -30,6 +30,10 @@ enum Paths {
     }
 
     static let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// The other web servers that are installed here (CI installs all three).
+    static let otherServers = [("apache", "/usr/sbin/apache2"), ("lighttpd", "/usr/sbin/lighttpd"), ("caddy", "/usr/bin/caddy")]
+        .filter { FileManager.default.isExecutableFile(atPath: $0.1) }.map(\.0)
 }
 
 struct StackError: Error, CustomStringConvertible {
