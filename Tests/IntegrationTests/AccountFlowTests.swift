@@ -9,17 +9,6 @@ import Glibc
 /// Connected accounts through nginx, the store on disk, and the commands that use it.
 @Suite("Accounts through nginx", .serialized)
 struct AccountFlowTests {
-    func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws -> Void) async throws {
-        let stack = try await Stack(options)
-        do {
-            try await body(stack)
-        } catch {
-            await stack.shutdown()
-            throw error
-        }
-        await stack.shutdown()
-    }
-
     func connect(_ stack: Stack, browser: Browser = Browser()) async throws -> Stack.Reply {
         let (callback, _) = try await stack.authorize(browser: browser)
         return try await stack.request(callback, browser: browser)

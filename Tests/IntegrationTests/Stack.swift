@@ -427,6 +427,23 @@ final class Stack: @unchecked Sendable {
     }
 }
 
+/// Runs `body` against a fresh stack, then checks secrets hygiene on what the responder logged:
+/// the app secret never, tokens and codes only shortened.
+func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws -> Void) async throws {
+    let stack = try await Stack(options)
+    do {
+        try await body(stack)
+    } catch {
+        await stack.shutdown()
+        throw error
+    }
+    let log = stack.responderLog
+    #expect(!log.contains(Stack.appSecret))
+    #expect(log.range(of: #"IGAA[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole token in the log")
+    #expect(log.range(of: #"AQ[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole code in the log")
+    await stack.shutdown()
+}
+
 /// A cookie jar: what one visitor's browser would keep.
 final class Browser: @unchecked Sendable {
     private let lock = NSLock()
