@@ -3,6 +3,10 @@ import Foundation
 import InstagramAPI
 import InstagramAuth
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What every command that touches Instagram or the store sets up.
 struct Context {
     let configuration: Configuration
@@ -230,5 +234,72 @@ struct Check: AsyncParsableCommand {
         }
         await transport.shutdown()
         if failed { throw ExitCode(1) }
+    }
+}
+
+struct ImportPHP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-php",
+        abstract: "Turn the legacy PHP script's defines.php into a configuration file.",
+        discussion: """
+            Reads define('NAME', 'value') lines and maps the app id, the app secret and the redirect URI
+            to INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET and INSTAGRAM_REDIRECT_URI. With --output the file
+            is created with mode 0600 (an existing file is never overwritten); otherwise it goes to stdout.
+            """)
+
+    @Argument(help: "The legacy script's defines.php.")
+    var definesFile: String
+
+    @Option(help: ArgumentHelp("Write the configuration here, mode 0600.", valueName: "file"))
+    var output: String?
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: definesFile) else {
+            throw CommandError("cannot read \(definesFile)")
+        }
+        let text = try LegacyDefines.configuration(from: String(decoding: data, as: UTF8.self), source: definesFile)
+        guard let output else {
+            print(text, terminator: "")
+            return
+        }
+        let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw CommandError("cannot create \(output): \(String(cString: strerror(errno)))") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        handle.write(Data(text.utf8))
+        try handle.close()
+        FileHandle.standardError.write(Data("wrote \(output)\n".utf8))
+    }
+}
+
+/// The constants of the legacy script's `defines.php`, as configuration lines.
+enum LegacyDefines {
+    static func configuration(from php: String, source: String) throws -> String {
+        let pattern = #"define\s*\(\s*['"]([A-Za-z0-9_]+)['"]\s*,\s*['"]([^'"]*)['"]\s*\)"#
+        let regex = try NSRegularExpression(pattern: pattern)
+        var found: [String: String] = [:]
+        for match in regex.matches(in: php, range: NSRange(php.startIndex..., in: php)) {
+            guard let name = Range(match.range(at: 1), in: php), let value = Range(match.range(at: 2), in: php) else { continue }
+            let constant = php[name].uppercased()
+            let key: String? =
+                if constant.contains("SECRET") { "INSTAGRAM_APP_SECRET" }
+                else if constant.contains("REDIRECT") { "INSTAGRAM_REDIRECT_URI" }
+                else if constant.hasSuffix("APP_ID") || constant.hasSuffix("CLIENT_ID") { "INSTAGRAM_APP_ID" }
+                else { nil }
+            if let key, found[key] == nil { found[key] = String(php[value]) }
+        }
+        let missing = ["INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI"].filter { found[$0] == nil }
+        guard missing.isEmpty else {
+            throw CommandError("\(source) defines no \(missing.joined(separator: ", ")) (looked for define('…APP_ID'|'…SECRET'|'…REDIRECT…', '…'))")
+        }
+        return """
+            # instagram-auth configuration, from \(source).
+            # The PHP script used the Basic Display API, which Instagram switched off in December 2024.
+            # Move the app to "Instagram API with Instagram Login" and put its Instagram app id and
+            # secret here; INSTAGRAM_API=basic-display keeps the legacy requests instead.
+            INSTAGRAM_APP_ID=\(found["INSTAGRAM_APP_ID"]!)
+            INSTAGRAM_APP_SECRET=\(found["INSTAGRAM_APP_SECRET"]!)
+            INSTAGRAM_REDIRECT_URI=\(found["INSTAGRAM_REDIRECT_URI"]!)
+
+            """
     }
 }

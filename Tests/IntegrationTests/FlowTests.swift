@@ -371,6 +371,42 @@ struct BinaryTests {
         #expect(!http.err.contains("cgi-secret-value"))
     }
 
+    @Test func importsTheLegacyDefinesFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("php-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let defines = folder.appendingPathComponent("defines.php").path
+        try """
+            <?php
+                // instagram app details
+                define( 'INSTAGRAM_APP_ID', '1234567890123456' );
+                define( 'INSTAGRAM_APP_SECRET', "php-secret-value" );
+                define( 'INSTAGRAM_APP_REDIRECT_URI', 'https://example.com/instagram/index.php' );
+            """.write(toFile: defines, atomically: true, encoding: .utf8)
+        let output = folder.appendingPathComponent("instagram-auth.conf").path
+        let imported = try run(["import-php", defines, "--output", output], environment: [:])
+        #expect(imported.status == 0, "\(imported.err)")
+        let mode = try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(text.contains("INSTAGRAM_APP_ID=1234567890123456\nINSTAGRAM_APP_SECRET=php-secret-value\nINSTAGRAM_REDIRECT_URI=https://example.com/instagram/index.php\n"))
+        // The result is a configuration the program accepts as it is.
+        let checked = try run(
+            ["check", "--config", output],
+            environment: [
+                "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("a.sqlite3").path, "INSTAGRAM_HTTP_TIMEOUT": "1",
+                "INSTAGRAM_OAUTH_BASE_URL": "http://127.0.0.1:9", "INSTAGRAM_API_BASE_URL": "http://127.0.0.1:9",
+                "INSTAGRAM_GRAPH_BASE_URL": "http://127.0.0.1:9",
+            ])
+        #expect(checked.out.contains("ok   configuration: instagram-login, app 1234567890123456, redirect URI https://example.com/instagram/index.php"))
+
+        let again = try run(["import-php", defines, "--output", output], environment: [:])
+        #expect(again.status != 0, "an existing file is not overwritten")
+        try "<?php define('SOMETHING', 'x');".write(toFile: defines, atomically: true, encoding: .utf8)
+        let incomplete = try run(["import-php", defines], environment: [:])
+        #expect(incomplete.status != 0)
+        #expect(incomplete.err.contains("INSTAGRAM_APP_ID"))
+    }
+
     @Test func helpDescribesTheCommands() throws {
         let help = try run(["serve", "--help"], environment: [:])
         for option in ["--socket", "--listen", "--socket-mode", "--socket-owner", "--workers", "--config"] {

@@ -168,10 +168,20 @@ final class Stack: @unchecked Sendable {
             if options.startup == .inheritedOnStdin {
                 responder = try Self.launch(binary, arguments, log: log, environment: [:], input: input)
             } else {
-                // What systemd does: the socket on fd 3, LISTEN_PID naming the process that serves it.
+                // What systemd does: the socket on fd 3, LISTEN_PID naming the process that serves it,
+                // and the shipped service's command line (with this stack's configuration).
+                let unit = try String(
+                    contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/instagram-auth.service"), encoding: .utf8)
+                guard let execStart = unit.split(separator: "\n").first(where: { $0.hasPrefix("ExecStart=") }) else {
+                    throw StackError("no ExecStart in instagram-auth.service")
+                }
+                let stackConfig = configPath
+                let unitArguments = execStart.split(separator: " ").dropFirst().map {
+                    $0 == "/etc/instagram-auth.conf" ? stackConfig : String($0)
+                }
                 let script = #"exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@""#
                 responder = try Self.launch(
-                    "/bin/bash", ["-c", script, "bash", binary] + arguments, log: log, environment: [:], input: input)
+                    "/bin/bash", ["-c", script, "bash", binary] + unitArguments, log: log, environment: [:], input: input)
             }
             try input.close()
         case .cgi:
