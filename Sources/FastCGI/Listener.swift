@@ -43,6 +43,17 @@ public struct OpenListener: Sendable {
             if let owner { try changeOwner(of: path, to: owner) }
             return OpenListener(fd: fd, socketPath: path)
         case .tcp(let host, let port):
+            // libfcgi would take a port of 0 for a Unix socket path.
+            guard (1...65535).contains(port) else { throw ListenerError("port \(port) is not a TCP port") }
+            // libfcgi exits the process when it cannot resolve the host: resolve it first (IPv4, as libfcgi does).
+            var hints = addrinfo()
+            hints.ai_family = AF_INET
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var found: UnsafeMutablePointer<addrinfo>?
+            guard !host.isEmpty, getaddrinfo(host, nil, &hints, &found) == 0 else {
+                throw ListenerError("cannot resolve \(host) to an IPv4 address for --listen")
+            }
+            freeaddrinfo(found)
             let fd = FCGX_OpenSocket("\(host):\(port)", backlog)
             guard fd >= 0 else {
                 throw ListenerError("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))")

@@ -195,6 +195,24 @@ struct ListenerTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test func listensOnTCP() throws {
+        #expect(throws: ListenerError.self) { try OpenListener.open(.tcp(host: "127.0.0.1", port: 0)) }
+        let listener = try OpenListener.open(.tcp(host: "127.0.0.1", port: Int.random(in: 20_000...60_000)))
+        defer { close(listener.fd) }
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener.fd, $0, &length) }
+        }
+        #expect(named == 0)
+        #expect(address.sin_addr.s_addr == inet_addr("127.0.0.1"))
+        var accepting: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        #expect(getsockopt(listener.fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0 && accepting == 1)
+        #expect(listener.socketPath == nil)
+        #expect(throws: ListenerError.self) { try OpenListener.open(.tcp(host: "no-such-host.invalid", port: 1)) }
+    }
+
     @Test func refusesToReplaceARegularFile() throws {
         let path = try folder().appendingPathComponent("c.sock").path
         FileManager.default.createFile(atPath: path, contents: Data("keep me".utf8))
