@@ -99,8 +99,9 @@ public protocol AccountStore: Sendable {
     /// By user id, or by username with or without `@`.
     func account(_ who: String) async throws(StoreError) -> Account?
 
-    /// Takes the account for one refresh; false when another refresh holds it.
-    func claimRefresh(userID: String, now: Date) async throws(StoreError) -> Bool
+    /// Takes the account for one refresh of `token`; false when another refresh holds it, or the token
+    /// is no longer the stored one (another refresh, or a new authorization, came first).
+    func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool
     /// Stores a refreshed token, unless the account was authorized again meanwhile (its token is no longer `previousToken`).
     func storeRefreshed(
         userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date

@@ -9,7 +9,7 @@ public struct RefreshJob: Sendable {
     public enum Result: Sendable, Equatable {
         case refreshed(expiresAt: Date)
         case notDue(expiresAt: Date)
-        /// Another `refresh` holds the account right now.
+        /// Another `refresh` holds the account right now, or has just refreshed it.
         case busy
         case needsAuthorization(String)
         case failed(String)
@@ -75,7 +75,7 @@ public struct RefreshJob: Sendable {
             || (now.timeIntervalSince(account.tokenObtainedAt) >= Self.minimumAge
                 && account.tokenExpiresAt.timeIntervalSince(now) <= window)
         guard due else { return .notDue(expiresAt: account.tokenExpiresAt) }
-        guard try await store.claimRefresh(userID: account.userID, now: now) else { return .busy }
+        guard try await store.claimRefresh(userID: account.userID, token: account.accessToken, now: now) else { return .busy }
 
         let renewal: Swift.Result<LongLivedToken, InstagramError>
         do {

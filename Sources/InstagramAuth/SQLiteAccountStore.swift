@@ -134,11 +134,14 @@ public final class SQLiteAccountStore: AccountStore {
         }
     }
 
-    public func claimRefresh(userID: String, now: Date) async throws(StoreError) -> Bool {
+    public func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool {
         try await write { db in
             try db.execute(
-                sql: "UPDATE account SET refresh_claimed_at = ? WHERE user_id = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)",
-                arguments: [now.timeIntervalSince1970, userID, now.timeIntervalSince1970 - Self.staleRefreshClaim])
+                sql: """
+                    UPDATE account SET refresh_claimed_at = ?
+                    WHERE user_id = ? AND access_token = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)
+                    """,
+                arguments: [now.timeIntervalSince1970, userID, token, now.timeIntervalSince1970 - Self.staleRefreshClaim])
             return db.changesCount == 1
         }
     }

@@ -71,7 +71,7 @@ struct Refresh: AsyncParsableCommand {
                 switch result {
                 case .refreshed(let expiresAt): "refreshed, valid until \(AuthPage.formatDate(expiresAt))"
                 case .notDue(let expiresAt): "not due, valid until \(AuthPage.formatDate(expiresAt))"
-                case .busy: "skipped: another refresh is working on it"
+                case .busy: "skipped: another refresh is working on it or just renewed it"
                 case .needsAuthorization(let reason): "NEEDS A NEW AUTHORIZATION: \(reason)"
                 case .failed(let reason): "FAILED: \(reason)"
                 }

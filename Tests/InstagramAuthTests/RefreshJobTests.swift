@@ -95,7 +95,7 @@ struct RefreshJobTests {
         let harness = try await PageHarness()
         let account = try await connect(harness)
         try await age(account, harness)
-        #expect(try await harness.store.claimRefresh(userID: account.userID, now: Date()))
+        #expect(try await harness.store.claimRefresh(userID: account.userID, token: account.accessToken, now: Date()))
         #expect(try await job(harness).run().lines.first?.result == .busy)
 
         try await harness.store.recordRefreshFailure(userID: account.userID, error: "x", needsAuthorization: false, now: Date())

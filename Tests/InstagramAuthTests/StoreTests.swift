@@ -51,9 +51,10 @@ struct StoreTests {
         let store = try SQLiteAccountStore(path: try temporaryDatabase())
         let now = Date()
         try await store.save(sampleAccount(now: now))
-        #expect(try await store.claimRefresh(userID: "17841405793187218", now: now))
-        #expect(try await !store.claimRefresh(userID: "17841405793187218", now: now + 10))
-        #expect(try await store.claimRefresh(userID: "17841405793187218", now: now + 301), "a stale claim is taken over")
+        #expect(try await store.claimRefresh(userID: "17841405793187218", token: "IGAAfirst", now: now))
+        #expect(try await !store.claimRefresh(userID: "17841405793187218", token: "IGAAfirst", now: now + 10))
+        #expect(try await store.claimRefresh(userID: "17841405793187218", token: "IGAAfirst", now: now + 301), "a stale claim is taken over")
+        #expect(try await !store.claimRefresh(userID: "17841405793187218", token: "IGAAold", now: now + 700), "a token read before a refresh is not refreshed again")
 
         try await store.save(sampleAccount(token: "IGAAreauthorized", now: now))
         try await store.storeRefreshed(
