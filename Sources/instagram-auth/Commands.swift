@@ -32,10 +32,10 @@ struct Refresh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Refresh stored long-lived tokens that are due; for cron or a systemd timer.",
         discussion: """
-            Refreshes each token that is at least 24 hours old and expires within --within-days, and retries
-            the long-lived exchange for accounts left with a one-hour token. An account whose token Instagram
-            rejects (code 190) or that expired is marked as needing a new authorization. Prints one line per
-            account and a summary; exits 1 if any account failed or needs a new authorization. Safe to run
+            Refreshes each token that is at least 24 hours old and expires within --within-days, and retries \
+            the long-lived exchange for accounts left with a one-hour token. An account whose token Instagram \
+            rejects (code 190) or that expired is marked as needing a new authorization. Prints one line per \
+            account and a summary; exits 1 if any account failed or needs a new authorization. Safe to run \
             at the same time as itself and as the responder.
             """)
 
@@ -242,8 +242,8 @@ struct ImportPHP: ParsableCommand {
         commandName: "import-php",
         abstract: "Turn the legacy PHP script's defines.php into a configuration file.",
         discussion: """
-            Reads define('NAME', 'value') lines and maps the app id, the app secret and the redirect URI
-            to INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET and INSTAGRAM_REDIRECT_URI. With --output the file
+            Reads define('NAME', 'value') lines and maps the app id, the app secret and the redirect URI \
+            to INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET and INSTAGRAM_REDIRECT_URI. With --output the file \
             is created with mode 0600 (an existing file is never overwritten); otherwise it goes to stdout.
             """)
 

@@ -28,8 +28,8 @@ struct InstagramAuthCommand: AsyncParsableCommand {
         commandName: "instagram-auth",
         abstract: "Connects an Instagram account to a website: the authorize page and callback, behind nginx over FastCGI.",
         discussion: """
-            Configuration comes from the environment, or from KEY=value lines in the file named by
-            --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID,
+            Configuration comes from the environment, or from KEY=value lines in the file named by \
+            --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID, \
             INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI.
 
             Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
@@ -41,8 +41,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the FastCGI responder.",
         discussion: """
-            With neither --socket nor --listen it serves the listening socket it inherited: fd 3 under
-            systemd socket activation (LISTEN_FDS), fd 0 otherwise (spawn-fcgi, any FastCGI process manager).
+            With neither --socket nor --listen it serves the listening socket it inherited: fd 3 under \
+            systemd socket activation (LISTEN_FDS), fd 0 otherwise (spawn-fcgi, any FastCGI process manager). \
             SIGTERM or SIGINT: stop accepting, finish the requests in flight, remove the socket file, exit 0.
             """)
 

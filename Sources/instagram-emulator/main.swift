@@ -8,16 +8,16 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
         commandName: "instagram-emulator",
         abstract: "A local stand-in for Instagram's OAuth and Graph endpoints, over plain HTTP on loopback.",
         discussion: """
-            Point INSTAGRAM_OAUTH_BASE_URL, INSTAGRAM_API_BASE_URL and INSTAGRAM_GRAPH_BASE_URL at it.
-            It checks what Instagram checks (app id and secret, the exact redirect URI, one-time codes
+            Point INSTAGRAM_OAUTH_BASE_URL, INSTAGRAM_API_BASE_URL and INSTAGRAM_GRAPH_BASE_URL at it. \
+            It checks what Instagram checks (app id and secret, the exact redirect URI, one-time codes \
             that expire) and answers with Instagram's bodies in both API profiles' shapes.
 
-            Control endpoints, for tests and benchmarks:
-              POST /_emulator/fault?mode=none|slow|error|hang|reset|garbage[&delay_ms=N][&path=/oauth/access_token]
-              POST /_emulator/token-shape?shape=data|flat   (instagram-login token answers)
-              POST /_emulator/expire-codes                  (every issued code is now expired)
-              POST /_emulator/age-tokens?seconds=N          (tokens look N seconds older)
-              GET  /_emulator/stats                         (requests seen per path)
+            Control endpoints, for tests and benchmarks (one per line):
+            POST /_emulator/fault?mode=M[&delay_ms=N][&path=P] (M: none, slow, error, hang, reset, garbage)
+            POST /_emulator/token-shape?shape=data|flat
+            POST /_emulator/expire-codes
+            POST /_emulator/age-tokens?seconds=N
+            GET /_emulator/stats
             """)
 
     @Option(help: "Address to listen on; port 0 picks a free port. Loopback only.")
