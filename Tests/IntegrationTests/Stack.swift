@@ -41,8 +41,26 @@ struct StackError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A free loopback port, found by binding port 0.
+/// Ports already handed out in this process: stacks start side by side, and the kernel may
+/// offer a port again as soon as the probe that found it closes.
+private final class HandedOut: @unchecked Sendable {
+    let lock = NSLock()
+    var ports: Set<Int> = []
+}
+private let handedOut = HandedOut()
+
+/// A free loopback port no other stack of this process was given.
 func freePort() throws -> Int {
+    for _ in 0..<100 {
+        let port = try probePort()
+        let fresh = handedOut.lock.withLock { handedOut.ports.insert(port).inserted }
+        if fresh { return port }
+    }
+    throw StackError("no free port")
+}
+
+/// A free loopback port, found by binding port 0.
+private func probePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
