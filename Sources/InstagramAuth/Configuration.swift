@@ -55,6 +55,19 @@ public struct Configuration: Sendable {
         return try Configuration(source)
     }
 
+    /// Only where the accounts are: what `accounts` and `token` need, without the app's keys.
+    public static func databasePath(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> String {
+        var fileValues: [String: String] = [:]
+        if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            fileValues = try ConfigurationFile.read(path: path)
+        }
+        let path = Source(environment: environment, file: fileValues).value("INSTAGRAM_AUTH_DATABASE") ?? defaultDatabasePath
+        guard path.hasPrefix("/") else {
+            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "must be an absolute path, not \(path.debugDescription)")
+        }
+        return path
+    }
+
     init(_ source: Source) throws(ConfigurationError) {
         let profileName = source.value("INSTAGRAM_API") ?? APIProfile.instagramLogin.rawValue
         guard let profile = APIProfile(rawValue: profileName) else {

@@ -21,6 +21,16 @@ struct Context {
         }
     }
 
+    /// The store alone, for commands that need no Instagram app: `accounts`, `token`.
+    static func store(configFile: String?) throws -> SQLiteAccountStore {
+        let path = try Configuration.databasePath(environment: ProcessInfo.processInfo.environment, configFile: configFile)
+        do {
+            return try SQLiteAccountStore(path: path)
+        } catch {
+            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
+        }
+    }
+
     func client(transport: any HTTPTransport) -> InstagramClient {
         InstagramClient(
             profile: configuration.profile, credentials: configuration.credentials,
@@ -92,7 +102,7 @@ struct Accounts: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let accounts = try await Context(configFile: config).store.accounts()
+        let accounts = try await Context.store(configFile: config).accounts()
         if json {
             let iso = ISO8601DateFormatter()
             let items: [[String: Any]] = accounts.map { account in
@@ -146,7 +156,7 @@ struct TokenCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        let store = try Context(configFile: config).store
+        let store = try Context.store(configFile: config)
         let account: Account
         if let user {
             guard let found = try await store.account(user) else { throw CommandError("no connected account \(user)") }

@@ -407,6 +407,19 @@ struct BinaryTests {
         #expect(incomplete.err.contains("INSTAGRAM_APP_ID"))
     }
 
+    @Test func accountsAndTokenNeedOnlyTheDatabase() throws {
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("only-\(UUID().uuidString).sqlite3").path
+        let listed = try run(["accounts"], environment: ["INSTAGRAM_AUTH_DATABASE": database])
+        #expect(listed.status == 0, "\(listed.err)")
+        #expect(listed.out.contains("No account is connected yet."))
+        let token = try run(["token"], environment: ["INSTAGRAM_AUTH_DATABASE": database])
+        #expect(token.status != 0)
+        #expect(token.err.contains("no account is connected yet"))
+        let relative = try run(["accounts"], environment: ["INSTAGRAM_AUTH_DATABASE": "accounts.sqlite3"])
+        #expect(relative.status != 0)
+        #expect(relative.err.contains("INSTAGRAM_AUTH_DATABASE"))
+    }
+
     @Test func helpDescribesTheCommands() throws {
         let help = try run(["serve", "--help"], environment: [:])
         for option in ["--socket", "--listen", "--socket-mode", "--socket-owner", "--workers", "--config"] {
