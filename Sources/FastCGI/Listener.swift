@@ -25,6 +25,14 @@ public struct OpenListener: Sendable {
     public let fd: Int32
     /// The socket file to remove at exit, when we created it.
     public let socketPath: String?
+    /// Whether we opened the socket (and close it when stopping), rather than inherited it.
+    public let owned: Bool
+
+    public init(fd: Int32, socketPath: String?, owned: Bool = true) {
+        self.fd = fd
+        self.socketPath = socketPath
+        self.owned = owned
+    }
 
     public static let backlog: Int32 = 1024
 
@@ -66,7 +74,7 @@ public struct OpenListener: Sendable {
                 throw ListenerError(
                     "fd \(fd) is not a listening socket: give --socket PATH or --listen HOST:PORT, or start under a FastCGI process manager")
             }
-            return OpenListener(fd: fd, socketPath: nil)
+            return OpenListener(fd: fd, socketPath: nil, owned: false)
         }
     }
 

@@ -58,7 +58,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Owner of the Unix socket, USER[:GROUP] (needs root).", valueName: "user:group"))
     var socketOwner: String?
 
-    @Option(help: "Threads that accept and read requests. Answers run concurrently beyond this: a slow Instagram holds no thread.")
+    @Option(help: "Threads that read complete requests with libfcgi. Answers run concurrently beyond this: a slow Instagram or an idle connection holds no thread.")
     var workers = 4
 
     @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))

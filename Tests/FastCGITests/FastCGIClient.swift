@@ -19,18 +19,27 @@ struct FastCGIClient {
     static func request(socket path: String, params: [String: String], body: [UInt8] = []) throws -> Reply {
         let fd = try connect(path)
         defer { close(fd) }
+        try writeAll(fd, encode(params: params, body: body))
+        return try readReply(fd)
+    }
+
+    /// A whole request as a web server sends it: BEGIN_REQUEST, PARAMS…, empty PARAMS, STDIN…, empty STDIN.
+    static func encode(params: [String: String], body: [UInt8] = [], keepConnection: Bool = false, id: UInt16 = 1) -> [UInt8] {
         var out: [UInt8] = []
-        out += record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST, responder, no keep-conn
+        out += record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0], id: id)
         var encoded: [UInt8] = []
         for (name, value) in params {
             encoded += length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
         }
-        for chunk in chunks(encoded) { out += record(type: 4, content: chunk) }
-        out += record(type: 4, content: [])
-        for chunk in chunks(body) { out += record(type: 5, content: chunk) }
-        out += record(type: 5, content: [])
-        try writeAll(fd, out)
+        for chunk in chunks(encoded) { out += record(type: 4, content: chunk, id: id) }
+        out += record(type: 4, content: [], id: id)
+        for chunk in chunks(body) { out += record(type: 5, content: chunk, id: id) }
+        out += record(type: 5, content: [], id: id)
+        return out
+    }
 
+    /// Reads records up to FCGI_END_REQUEST and parses the STDOUT stream.
+    static func readReply(_ fd: Int32) throws -> Reply {
         var stdout: [UInt8] = []
         while true {
             let header = try readExactly(fd, 8)
@@ -75,9 +84,9 @@ struct FastCGIClient {
         return fd
     }
 
-    static func record(type: UInt8, content: [UInt8]) -> [UInt8] {
+    static func record(type: UInt8, content: [UInt8], id: UInt16 = 1) -> [UInt8] {
         let padding = (8 - content.count % 8) % 8
-        return [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
+        return [1, type, UInt8(id >> 8), UInt8(id & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
             + content + [UInt8](repeating: 0, count: padding)
     }
 

@@ -14,6 +14,9 @@ struct EchoResponder: Responder {
         if let sleep = request.query.split(separator: "=").last.flatMap({ Int($0) }), request.query.hasPrefix("sleep=") {
             try? await Task.sleep(for: .milliseconds(sleep))
         }
+        if request.query.hasPrefix("big="), let size = Int(request.query.dropFirst(4)) {
+            return Response(status: 200, headers: [("Content-Type", "text/plain")], body: [UInt8](repeating: 0x61, count: size))
+        }
         let text = "\(request.method) \(request.query) https=\(request.isHTTPS) cookie=\(request.headers["cookie"] ?? "-") body=\(String(decoding: request.body, as: UTF8.self))"
         return Response(status: 200, headers: [("Content-Type", "text/plain"), ("X-Test", "yes")], body: Array(text.utf8))
     }
@@ -26,14 +29,17 @@ final class RunningServer: @unchecked Sendable {
     let server: FastCGIServer
     private let finished = DispatchSemaphore(value: 0)
 
-    init(workers: Int = 2, maxBodyBytes: Int = 64 * 1024) throws {
+    convenience init(workers: Int = 2, maxBodyBytes: Int = 64 * 1024) throws {
+        try self.init(options: .init(workers: workers, maxBodyBytes: maxBodyBytes))
+    }
+
+    init(options: FastCGIServer.Options, responder: any Responder = EchoResponder()) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("fcgi-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         socketPath = folder.appendingPathComponent("s.sock").path
         let listener = try OpenListener.open(.unixSocket(path: socketPath, mode: 0o600, owner: nil))
         server = FastCGIServer(
-            listener: listener, responder: EchoResponder(),
-            options: .init(workers: workers, maxBodyBytes: maxBodyBytes), logger: Logger(label: "test"))
+            listener: listener, responder: responder, options: options, logger: Logger(label: "test"))
         let thread = Thread { [server, finished] in
             server.run()
             finished.signal()

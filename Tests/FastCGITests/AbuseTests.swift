@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+
+@testable import FastCGI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Waits (off the cooperative pool) until the server closes `fd`; returns the seconds it took, nil if it stayed open.
+func secondsUntilClosed(_ fd: Int32, within limit: Double = 5) -> Double? {
+    let start = Date()
+    var wait = timeval(tv_sec: Int(limit), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let got = read(fd, &buffer, buffer.count)
+        if got > 0 { continue }
+        if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return nil }
+        return Date().timeIntervalSince(start)
+    }
+}
+
+/// Writes what it can; a server that closes early makes the rest fail, which is fine here.
+func send(_ fd: Int32, _ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
+
+/// What a broken or hostile client does to the live socket; the responder must keep answering.
+@Suite("FastCGI abuse against the live socket", .serialized)
+struct AbuseTests {
+    @Test func garbageTruncatedAndOversizedRequestsAreClosedWhileOthersAreServed() async throws {
+        let running = try RunningServer(options: .init(workers: 2, requestTimeout: 30))
+        let socket = running.socketPath
+        let timings = try await offPool { () -> [String: Double?] in
+            var timings: [String: Double?] = [:]
+            func attempt(_ name: String, _ bytes: [UInt8], halfClose: Bool = false) throws {
+                let fd = try FastCGIClient.connect(socket)
+                defer { close(fd) }
+                Thread { send(fd, bytes) }.start()
+                if halfClose {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    shutdown(fd, Int32(SHUT_WR))
+                }
+                timings[name] = secondsUntilClosed(fd)
+                // Whatever just happened, the next visitor is served.
+                let reply = try FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": name])
+                #expect(reply.status == 200 && reply.body.hasPrefix("GET \(name)"), "\(name)")
+            }
+            let whole = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"])
+            try attempt("http", Array("GET / HTTP/1.1\r\nHost: example\r\n\r\n".utf8))
+            try attempt("version", [2] + whole.dropFirst())
+            try attempt("truncated", Array(whole.prefix(13)), halfClose: true)
+            try attempt("params-cut", Array(whole.prefix(whole.count - 20)), halfClose: true)
+            try attempt(
+                "megabyte-params",
+                FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)]))
+            var generator = SystemRandomNumberGenerator()
+            for round in 0..<20 {
+                let noise = (0..<Int.random(in: 1...4000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try attempt("noise\(round)", noise, halfClose: true)
+            }
+            return timings
+        }
+        let counts = running.server.counts
+        #expect(try await running.stopOffPool())
+        for (name, seconds) in timings {
+            #expect(seconds != nil && seconds! < 2, "\(name): closed after \(String(describing: seconds)) s")
+        }
+        #expect(counts.tooLarge == 1)
+        #expect(counts.malformed >= 2)
+        #expect(counts.answered == timings.count)
+    }
+
+    @Test func hundredsOfIdleAndHalfSentConnectionsHoldNoWorker() async throws {
+        let running = try RunningServer(options: .init(workers: 2, requestTimeout: 60))
+        let socket = running.socketPath
+        let (elapsed, replies) = try await offPool { () -> (Double, [Int]) in
+            var idle: [Int32] = []
+            defer { idle.forEach { close($0) } }
+            let partial = Array(FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"]).prefix(30))
+            for index in 0..<400 {
+                let fd = try FastCGIClient.connect(socket)
+                if index % 4 == 0 { send(fd, Array(partial.prefix(index % 29 + 1))) }
+                idle.append(fd)
+            }
+            let start = Date()
+            var statuses: [Int] = []
+            for index in 0..<20 {
+                statuses.append(try FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "n=\(index)"]).status)
+            }
+            return (Date().timeIntervalSince(start), statuses)
+        }
+        #expect(try await running.stopOffPool())
+        #expect(replies == Array(repeating: 200, count: 20))
+        // Had the 400 connections pinned the two workers, nothing would answer before the 60 s request timeout.
+        #expect(elapsed < 5, "20 requests took \(elapsed) s next to 400 idle connections")
+    }
+
+    @Test func aConnectionThatNeverCompletesItsRequestIsClosedAtTheTimeout() async throws {
+        let running = try RunningServer(options: .init(workers: 1, requestTimeout: 0.5))
+        let socket = running.socketPath
+        let (silent, slow) = try await offPool { () -> (Double?, Double?) in
+            let quiet = try FastCGIClient.connect(socket)
+            defer { close(quiet) }
+            let dribble = try FastCGIClient.connect(socket)
+            defer { close(dribble) }
+            send(dribble, Array(FastCGIClient.encode(params: ["A": "b"]).prefix(5)))
+            return (secondsUntilClosed(quiet), secondsUntilClosed(dribble))
+        }
+        let counts = running.server.counts
+        #expect(try await running.stopOffPool())
+        #expect(silent.map { $0 > 0.3 && $0 < 3 } == true, "silent connection closed after \(String(describing: silent)) s")
+        #expect(slow.map { $0 < 3 } == true, "half-sent connection closed after \(String(describing: slow)) s")
+        #expect(counts.timedOut == 2)
+    }
+
+    @Test func aBodyThatNeverArrivesGetsA400() async throws {
+        let running = try RunningServer(options: .init(workers: 1, bodyGrace: 0.3))
+        let socket = running.socketPath
+        let reply = try await offPool { () -> FastCGIClient.Reply in
+            let fd = try FastCGIClient.connect(socket)
+            defer { close(fd) }
+            let whole = FastCGIClient.encode(params: ["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "10"], body: Array("0123456789".utf8))
+            // Everything up to the body's last record: the params and no body.
+            send(fd, Array(whole.prefix(whole.count - 8 - 24)))
+            return try FastCGIClient.readReply(fd)
+        }
+        #expect(try await running.stopOffPool())
+        #expect(reply.status == 400)
+        #expect(reply.body.contains("incomplete"))
+    }
+
+    @Test func clientsThatVanishMidResponseCostNothing() async throws {
+        let running = try RunningServer(options: .init(workers: 2))
+        let socket = running.socketPath
+        try await offPool {
+            let group = DispatchGroup()
+            for _ in 0..<20 {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    guard let fd = try? FastCGIClient.connect(socket) else { return }
+                    send(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "big=4000000"]))
+                    var some = [UInt8](repeating: 0, count: 100)
+                    _ = read(fd, &some, some.count)
+                    close(fd)
+                }.start()
+            }
+            group.wait()
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while running.server.counts.answered < 20 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let reply = try await running.fetch("after=vanish")
+        let counts = running.server.counts
+        #expect(try await running.stopOffPool())
+        #expect(reply.status == 200)
+        #expect(counts.answered == 21)
+        #expect(counts.vanished >= 1)
+    }
+
+    @Test func descriptorsPast1024AreServed() async throws {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_max > 2000, "the hard descriptor limit is too low to test this")
+        limit.rlim_cur = max(limit.rlim_cur, 4096)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        // Fill every descriptor number below 1100, so each socket from here on is numbered above it.
+        var fillers: [Int32] = []
+        while true {
+            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            fillers.append(fd)
+            if fd >= 1100 { break }
+        }
+        defer { fillers.forEach { close($0) } }
+        let running = try RunningServer(options: .init(workers: 2))
+        let jobs: [@Sendable () throws -> FastCGIClient.Reply] = (0..<40).map { index in { try running.get("fd=\(index)") } }
+        let results = try await concurrently(jobs)
+        let probe = try FastCGIClient.connect(running.socketPath)
+        close(probe)
+        #expect(try await running.stopOffPool())
+        #expect(probe > 1100)
+        #expect(running.server.counts.answered == 40)
+        #expect(results.allSatisfy { $0.reply?.status == 200 })
+    }
+
+    @Test func keptConnectionsAreReusedAndHoldNoWorker() async throws {
+        let running = try RunningServer(options: .init(workers: 1))
+        let socket = running.socketPath
+        let (first, second, fresh, elapsed) = try await offPool { () -> (Int, String, Int, Double) in
+            let kept = try FastCGIClient.connect(socket)
+            defer { close(kept) }
+            send(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "one"], keepConnection: true))
+            let first = try FastCGIClient.readReply(kept)
+            send(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "two"], keepConnection: true, id: 2))
+            let second = try FastCGIClient.readReply(kept)
+            // More kept, idle connections than workers.
+            var idle: [Int32] = []
+            defer { idle.forEach { close($0) } }
+            for index in 0..<5 {
+                let fd = try FastCGIClient.connect(socket)
+                send(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "k\(index)"], keepConnection: true))
+                _ = try FastCGIClient.readReply(fd)
+                idle.append(fd)
+            }
+            let start = Date()
+            let fresh = try FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "fresh"])
+            return (first.status, second.body, fresh.status, Date().timeIntervalSince(start))
+        }
+        let counts = running.server.counts
+        let stopStart = Date()
+        #expect(try await running.stopOffPool())
+        #expect(Date().timeIntervalSince(stopStart) < 2, "idle kept connections delayed the stop")
+        #expect(first == 200)
+        #expect(second.hasPrefix("GET two"))
+        #expect(fresh == 200)
+        #expect(elapsed < 2)
+        #expect(counts.reused >= 6)
+        #expect(counts.accepted == 7)
+    }
+
+    @Test func aManagementRecordBeforeTheRequestIsAnswered() async throws {
+        let running = try RunningServer(options: .init(workers: 1))
+        let socket = running.socketPath
+        let (types, reply) = try await offPool { () -> ([UInt8], FastCGIClient.Reply) in
+            let fd = try FastCGIClient.connect(socket)
+            defer { close(fd) }
+            // FCGI_GET_VALUES asking for FCGI_MPXS_CONNS.
+            let query = FastCGIClient.length(15) + FastCGIClient.length(0) + Array("FCGI_MPXS_CONNS".utf8)
+            send(fd, FastCGIClient.record(type: 9, content: query, id: 0) + FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "m"]))
+            let header = try FastCGIClient.readExactly(fd, 8)
+            _ = try FastCGIClient.readExactly(fd, (Int(header[4]) << 8 | Int(header[5])) + Int(header[6]))
+            return ([header[1]], try FastCGIClient.readReply(fd))
+        }
+        #expect(try await running.stopOffPool())
+        #expect(types == [10])  // FCGI_GET_VALUES_RESULT
+        #expect(reply.body.hasPrefix("GET m"))
+    }
+}
