@@ -71,7 +71,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        // A raw FastCGI client for the tests and the benchmark.
+        .target(name: "FastCGIProbe"),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
         .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator"]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
@@ -79,6 +81,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "InstagramAuth",
+                "FastCGIProbe",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

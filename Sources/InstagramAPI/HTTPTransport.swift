@@ -37,6 +37,8 @@ public final class AsyncHTTPTransport: HTTPTransport {
     public let timeoutSeconds: Int
     /// Larger answers are not Instagram's: refuse them rather than buffer them.
     public static let maxBodyBytes = 1 << 20
+    /// Calls to one Instagram host at once; more wait for a connection.
+    public static let maxConnectionsPerHost = 512
     private let client: HTTPClient
 
     public init(timeoutSeconds: Int) {
@@ -46,6 +48,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
             timeout: .init(connect: .seconds(Int64(timeoutSeconds)), read: .seconds(Int64(timeoutSeconds))))
         configuration.httpVersion = .http1Only
         configuration.decompression = .disabled
+        // Every visitor coming back from Instagram needs its own call at once: with the default of
+        // 8 connections per host, the ninth would wait for the first to finish (and time out).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.maxConnectionsPerHost
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

@@ -43,7 +43,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             With neither --socket nor --listen it serves the listening socket it inherited: fd 3 under \
             systemd socket activation (LISTEN_FDS), fd 0 otherwise (spawn-fcgi, any FastCGI process manager). \
-            SIGTERM or SIGINT: stop accepting, finish the requests in flight, remove the socket file, exit 0.
+            SIGTERM or SIGINT: stop accepting, answer every request already accepted or waiting in the \
+            backlog of a socket it opened (an inherited socket keeps its backlog for the next process), \
+            remove the socket file, exit 0.
             """)
 
     @Option(help: ArgumentHelp("Listen on a Unix socket at PATH, replacing a stale one.", valueName: "path"))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FastCGI
+import FastCGIProbe
 
 #if canImport(Glibc)
 import Glibc

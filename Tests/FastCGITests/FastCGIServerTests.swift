@@ -3,6 +3,7 @@ import Logging
 import Testing
 
 @testable import FastCGI
+import FastCGIProbe
 
 #if canImport(Glibc)
 import Glibc
@@ -68,14 +69,6 @@ final class RunningServer: @unchecked Sendable {
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }
-}
-
-/// Runs blocking work on its own thread: the tests' tasks share the small cooperative pool with the
-/// responder's tasks, and must not block it.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
 }
 
 /// Runs blocking client calls on their own threads and collects when each finished.

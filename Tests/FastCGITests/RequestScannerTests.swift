@@ -1,6 +1,7 @@
 import Testing
 
 @testable import FastCGI
+import FastCGIProbe
 
 @Suite("Telling a whole FastCGI request from a partial one")
 struct RequestScannerTests {

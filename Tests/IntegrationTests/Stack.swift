@@ -102,6 +102,7 @@ func waitFor(_ what: String, seconds: Double = 20, _ ready: () -> Bool) async th
 final class Stack: @unchecked Sendable {
     static let appID = "1234567890123456"
     static let appSecret = "APPSECRET-0123456789abcdef-never-shown"
+    static let stateSecret = "STATESECRET-0123456789abcdef-never-shown-either"
 
     let folder: URL
     let port: Int
@@ -115,6 +116,19 @@ final class Stack: @unchecked Sendable {
     private(set) var responder: Process!
     private var emulator: Process?
     private var nginx: Process!
+    private let startup: Startup
+    let showsTokens: Bool
+    private let seenLock = NSLock()
+    private var seenOutput: [String] = []
+
+    /// Everything the page answered (status line, headers, body) and every command's stderr
+    /// (and stdout, but for `token`, whose job is to print it), for the secrets check.
+    var seen: [String] { seenLock.withLock { seenOutput } }
+
+    private func saw(_ text: String) {
+        seenLock.withLock { seenOutput.append(text) }
+    }
+    private var inheritedSocket: FileHandle?
     let http: HTTPClient
 
     struct Options {
@@ -169,42 +183,20 @@ final class Stack: @unchecked Sendable {
             "INSTAGRAM_API_BASE_URL": options.apiUnreachable ? "http://127.0.0.1:\(try freePort())" : base,
             "INSTAGRAM_GRAPH_BASE_URL": base,
             "INSTAGRAM_HTTP_TIMEOUT": "2",
+            "INSTAGRAM_AUTH_STATE_SECRET": Self.stateSecret,
             "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("accounts.sqlite3").path,
         ]
         settings.merge(options.settings) { _, new in new }
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
-        let binary = try Paths.product("instagram-auth")
-        let arguments = ["serve", "--config", configPath, "--log-level", "debug"]
-        let log = folder.appendingPathComponent("responder.log")
-        switch options.startup {
-        case .socket:
-            responder = try Self.launch(
-                binary, arguments + ["--socket", socketPath, "--socket-mode", "0666"], log: log, environment: [:])
-        case .inheritedOnStdin, .systemdActivation:
-            let input = FileHandle(fileDescriptor: try Self.listeningUnixSocket(at: socketPath), closeOnDealloc: true)
-            if options.startup == .inheritedOnStdin {
-                responder = try Self.launch(binary, arguments, log: log, environment: [:], input: input)
-            } else {
-                // What systemd does: the socket on fd 3, LISTEN_PID naming the process that serves it,
-                // and the shipped service's command line (with this stack's configuration).
-                let unit = try String(
-                    contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/instagram-auth.service"), encoding: .utf8)
-                guard let execStart = unit.split(separator: "\n").first(where: { $0.hasPrefix("ExecStart=") }) else {
-                    throw StackError("no ExecStart in instagram-auth.service")
-                }
-                let stackConfig = configPath
-                let unitArguments = execStart.split(separator: " ").dropFirst().map {
-                    $0 == "/etc/instagram-auth.conf" ? stackConfig : String($0)
-                }
-                let script = #"exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@""#
-                responder = try Self.launch(
-                    "/bin/bash", ["-c", script, "bash", binary] + unitArguments, log: log, environment: [:], input: input)
-            }
-            try input.close()
-        case .cgi:
-            responder = try Self.launch("/usr/sbin/fcgiwrap", ["-s", "unix:\(socketPath)"], log: log, environment: [:])
+        startup = options.startup
+        showsTokens = settings["INSTAGRAM_AUTH_SHOW_TOKEN"] == "1"
+        if options.startup == .inheritedOnStdin || options.startup == .systemdActivation {
+            // Held here for the stack's life, as a process manager holds it: connections wait in its
+            // backlog while the responder restarts.
+            inheritedSocket = FileHandle(fileDescriptor: try Self.listeningUnixSocket(at: socketPath), closeOnDealloc: true)
         }
+        responder = try Self.spawnResponder(startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket)
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
@@ -222,7 +214,7 @@ final class Stack: @unchecked Sendable {
                 String(port), socketPath,
             ]
         }
-        generator.environment = ["PATH": "/usr/bin:/bin", "BINARY": binary, "CONFIG": configPath]
+        generator.environment = ["PATH": "/usr/bin:/bin", "BINARY": try Paths.product("instagram-auth"), "CONFIG": configPath]
         let configOut = Pipe()
         generator.standardOutput = configOut
         try generator.run()
@@ -254,12 +246,60 @@ final class Stack: @unchecked Sendable {
             let log = (try? String(contentsOf: serverLog, encoding: .utf8)) ?? ""
             throw StackError("\(options.server) did not start: \(log.suffix(2000))")
         }
+
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
         // Many visitors at once: the default of 8 connections per host would queue them in the client.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
 
+    /// Starts `instagram-auth serve` the way `startup` says.
+    private static func spawnResponder(
+        _ startup: Startup, folder: URL, configPath: String, socketPath: String, inherited: FileHandle?
+    ) throws -> Process {
+        let responder: Process
+        let binary = try Paths.product("instagram-auth")
+        let arguments = ["serve", "--config", configPath, "--log-level", "debug"]
+        let log = folder.appendingPathComponent("responder.log")
+        switch startup {
+        case .socket:
+            responder = try Self.launch(
+                binary, arguments + ["--socket", socketPath, "--socket-mode", "0666"], log: log, environment: [:])
+        case .inheritedOnStdin, .systemdActivation:
+            let input = inherited!
+            if startup == .inheritedOnStdin {
+                responder = try Self.launch(binary, arguments, log: log, environment: [:], input: input)
+            } else {
+                // What systemd does: the socket on fd 3, LISTEN_PID naming the process that serves it,
+                // and the shipped service's command line (with this stack's configuration).
+                let unit = try String(
+                    contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/instagram-auth.service"), encoding: .utf8)
+                guard let execStart = unit.split(separator: "\n").first(where: { $0.hasPrefix("ExecStart=") }) else {
+                    throw StackError("no ExecStart in instagram-auth.service")
+                }
+                let stackConfig = configPath
+                let unitArguments = execStart.split(separator: " ").dropFirst().map {
+                    $0 == "/etc/instagram-auth.conf" ? stackConfig : String($0)
+                }
+                let script = #"exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@""#
+                responder = try Self.launch(
+                    "/bin/bash", ["-c", script, "bash", binary] + unitArguments, log: log, environment: [:], input: input)
+            }
+        case .cgi:
+            responder = try Self.launch("/usr/sbin/fcgiwrap", ["-s", "unix:\(socketPath)"], log: log, environment: [:])
+        }
+        return responder
+    }
+
+    /// `systemctl restart` for a socket-activated responder: SIGTERM, wait for it to finish what it
+    /// accepted, start a new process on the same socket. Returns the old process's exit status.
+    func restartResponder() async throws -> Int32 {
+        guard inheritedSocket != nil else { throw StackError("only an inherited socket outlives the responder") }
+        let status = await terminateResponder()
+        responder = try Self.spawnResponder(
+            startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket)
+        return status
     }
 
     static func listeningUnixSocket(at path: String) throws -> Int32 {
@@ -273,7 +313,7 @@ final class Stack: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0, listen(fd, 64) == 0 else { throw StackError("cannot listen on \(path)") }
+        guard bound == 0, listen(fd, 1024) == 0 else { throw StackError("cannot listen on \(path)") }
         chmod(path, 0o666)
         return fd
     }
@@ -281,12 +321,15 @@ final class Stack: @unchecked Sendable {
     static func launch(
         _ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil, input: FileHandle? = nil
     ) throws -> Process {
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: log.path) {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
         let handle = try FileHandle(forWritingTo: log)
+        _ = try handle.seekToEnd()
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = input ?? FileHandle.nullDevice
@@ -377,6 +420,9 @@ final class Stack: @unchecked Sendable {
         let response = try await http.execute(request, timeout: .seconds(40))
         let body = try await response.body.collect(upTo: 4 << 20)
         browser?.remember(response.headers)
+        if url.hasPrefix("http://127.0.0.1:\(port)/") {
+            saw("\(response.status.code)\n\(response.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n"))\n\(String(buffer: body))")
+        }
         return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body), finished: Date())
     }
 
@@ -410,7 +456,10 @@ final class Stack: @unchecked Sendable {
         let output = out.fileHandleForReading.readDataToEndOfFile()
         let errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        let result = (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        saw(result.2)
+        if arguments.first != "token" { saw(result.1) }
+        return result
     }
 
     /// Opens the page, follows its authorize link to the emulator's consent page and clicks Allow (or Cancel);
@@ -455,8 +504,9 @@ final class Stack: @unchecked Sendable {
     }
 }
 
-/// Runs `body` against a fresh stack, then checks secrets hygiene on what the responder logged:
-/// the app secret never, tokens and codes only shortened.
+/// Runs `body` against a fresh stack, then checks secrets hygiene: the app secret and the state
+/// secret never appear in a page, a header, a log line or a command's output; tokens and codes
+/// never whole in the responder's log (shortened is fine), and not at all in pages.
 func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws -> Void) async throws {
     let stack = try await Stack(options)
     do {
@@ -466,9 +516,22 @@ func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws 
         throw error
     }
     let log = stack.responderLog
-    #expect(!log.contains(Stack.appSecret))
+    let everything = [log] + stack.seen
+    for text in everything {
+        #expect(!text.contains(Stack.appSecret), "the app secret in \(text.prefix(300))")
+        #expect(!text.contains(Stack.stateSecret), "the state secret in \(text.prefix(300))")
+    }
     #expect(log.range(of: #"IGAA[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole token in the log")
     #expect(log.range(of: #"AQ[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole code in the log")
+    // Codes and tokens as they would appear on their own; a signed state may contain "AQ" by chance.
+    for page in stack.seen {
+        if let code = page.range(of: #"(?<![A-Za-z0-9_.-])AQ[A-Za-z0-9_-]{40}"#, options: .regularExpression) {
+            Issue.record("a code in a page: …\(page[(page.index(code.lowerBound, offsetBy: -200, limitedBy: page.startIndex) ?? page.startIndex)..<code.upperBound])")
+        }
+        if !stack.showsTokens {
+            #expect(page.range(of: #"(?<![A-Za-z0-9_.-])IGAA[A-Za-z0-9_-]{8}"#, options: .regularExpression) == nil, "a token in \(page.prefix(300))")
+        }
+    }
     await stack.shutdown()
 }
 

@@ -4,19 +4,26 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal FastCGI client speaking the wire protocol to the real responder over a Unix socket.
-struct FastCGIClient {
-    struct Reply {
-        var status: Int
-        var headers: [String: String]
-        var body: String
+/// A minimal FastCGI client speaking the wire protocol over a Unix socket, as a web server does —
+/// or as a broken or hostile one might: for the tests and the benchmark, never for the product.
+public struct FastCGIClient {
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: String
+
+        public init(status: Int, headers: [String: String], body: String) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static func request(socket path: String, params: [String: String], body: [UInt8] = []) throws -> Reply {
+    public static func request(socket path: String, params: [String: String], body: [UInt8] = []) throws -> Reply {
         let fd = try connect(path)
         defer { close(fd) }
         try writeAll(fd, encode(params: params, body: body))
@@ -24,7 +31,7 @@ struct FastCGIClient {
     }
 
     /// A whole request as a web server sends it: BEGIN_REQUEST, PARAMS…, empty PARAMS, STDIN…, empty STDIN.
-    static func encode(params: [String: String], body: [UInt8] = [], keepConnection: Bool = false, id: UInt16 = 1) -> [UInt8] {
+    public static func encode(params: [String: String], body: [UInt8] = [], keepConnection: Bool = false, id: UInt16 = 1) -> [UInt8] {
         var out: [UInt8] = []
         out += record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0], id: id)
         var encoded: [UInt8] = []
@@ -39,7 +46,7 @@ struct FastCGIClient {
     }
 
     /// Reads records up to FCGI_END_REQUEST and parses the STDOUT stream.
-    static func readReply(_ fd: Int32) throws -> Reply {
+    public static func readReply(_ fd: Int32) throws -> Reply {
         var stdout: [UInt8] = []
         while true {
             let header = try readExactly(fd, 8)
@@ -52,7 +59,7 @@ struct FastCGIClient {
         return try parse(stdout)
     }
 
-    static func parse(_ bytes: [UInt8]) throws -> Reply {
+    public static func parse(_ bytes: [UInt8]) throws -> Reply {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { throw Failure(description: "no header end in \(text)") }
         var headers: [String: String] = [:]
@@ -64,7 +71,7 @@ struct FastCGIClient {
         return Reply(status: status, headers: headers, body: String(text[split.upperBound...]))
     }
 
-    static func connect(_ path: String) throws -> Int32 {
+    public static func connect(_ path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -84,23 +91,23 @@ struct FastCGIClient {
         return fd
     }
 
-    static func record(type: UInt8, content: [UInt8], id: UInt16 = 1) -> [UInt8] {
+    public static func record(type: UInt8, content: [UInt8], id: UInt16 = 1) -> [UInt8] {
         let padding = (8 - content.count % 8) % 8
         return [1, type, UInt8(id >> 8), UInt8(id & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
             + content + [UInt8](repeating: 0, count: padding)
     }
 
-    static func length(_ count: Int) -> [UInt8] {
+    public static func length(_ count: Int) -> [UInt8] {
         count < 128
             ? [UInt8(count)]
             : [UInt8((count >> 24) | 0x80), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
     }
 
-    static func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
+    public static func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
         stride(from: 0, to: bytes.count, by: 65_535).map { Array(bytes[$0..<min($0 + 65_535, bytes.count)]) }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -109,7 +116,7 @@ struct FastCGIClient {
         }
     }
 
-    static func readExactly(_ fd: Int32, _ count: Int) throws -> [UInt8] {
+    public static func readExactly(_ fd: Int32, _ count: Int) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
@@ -118,5 +125,13 @@ struct FastCGIClient {
             filled += got
         }
         return buffer
+    }
+}
+
+/// Runs blocking work on its own thread: callers' tasks share the small cooperative pool (with an
+/// in-process responder's tasks, in the tests), and must not block it.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
