@@ -311,7 +311,7 @@ struct BinaryTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
         process.arguments = arguments
-        process.environment = environment
+        process.environment = Paths.childEnvironment(environment)
         let out = Pipe()
         let err = Pipe()
         let stdin = Pipe()

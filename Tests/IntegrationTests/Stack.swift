@@ -29,6 +29,16 @@ enum Paths {
         return path
     }
 
+    /// A child's environment: `base`, plus the sanitizers' options when the tests run under one
+    /// (scripts/sanitize), so the programs under test report where the script looks.
+    static func childEnvironment(_ base: [String: String]) -> [String: String] {
+        var environment = base
+        for (key, value) in ProcessInfo.processInfo.environment where key.hasSuffix("SAN_OPTIONS") {
+            environment[key] = value
+        }
+        return environment
+    }
+
     static let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// The other web servers that are installed here (CI installs all three).
@@ -327,7 +337,7 @@ final class Stack: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let environment { process.environment = environment }
+        if let environment { process.environment = Paths.childEnvironment(environment) }
         let handle = try FileHandle(forWritingTo: log)
         _ = try handle.seekToEnd()
         process.standardOutput = handle
@@ -447,7 +457,7 @@ final class Stack: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
         process.arguments = arguments + ["--config", configPath]
-        process.environment = [:]
+        process.environment = Paths.childEnvironment([:])
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
