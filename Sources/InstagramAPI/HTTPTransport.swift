@@ -2,6 +2,7 @@ import Foundation
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// One outgoing call to Instagram.
 public struct OutgoingRequest: Sendable {
@@ -41,9 +42,19 @@ public final class AsyncHTTPTransport: HTTPTransport {
     public static let maxConnectionsPerHost = 512
     private let client: HTTPClient
 
-    public init(timeoutSeconds: Int) {
+    public convenience init(timeoutSeconds: Int) {
+        self.init(timeoutSeconds: timeoutSeconds, additionalTrustRootsFile: nil)
+    }
+
+    /// `additionalTrustRootsFile`: PEM certificates to trust besides the system's (a local test CA). Verification of
+    /// the chain and of the host name stays on whatever is trusted: there is no way to switch it off.
+    package init(timeoutSeconds: Int, additionalTrustRootsFile: String?) {
         self.timeoutSeconds = timeoutSeconds
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        if let additionalTrustRootsFile { tls.additionalTrustRoots = [.file(additionalTrustRootsFile)] }
         var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(Int64(timeoutSeconds)), read: .seconds(Int64(timeoutSeconds))))
         configuration.httpVersion = .http1Only
@@ -51,6 +62,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
         // Every visitor coming back from Instagram needs its own call at once: with the default of
         // 8 connections per host, the ninth would wait for the first to finish (and time out).
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.maxConnectionsPerHost
+        // A refused connection or a certificate that does not verify fails the call at once, with its own
+        // reason, instead of being retried until the timeout and reported as one.
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -67,12 +81,37 @@ public final class AsyncHTTPTransport: HTTPTransport {
             outgoing.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             outgoing.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
         }
-        do {
-            let response = try await client.execute(outgoing, timeout: .seconds(Int64(timeoutSeconds)))
-            let body = try await response.body.collect(upTo: Self.maxBodyBytes)
-            return IncomingReply(status: Int(response.status.code), body: Array(buffer: body))
-        } catch {
-            throw classify(error)
+        let client = self.client
+        let prepared = outgoing
+        let timeout = Duration.seconds(timeoutSeconds)
+        let deadline = NIODeadline.now() + .seconds(Int64(timeoutSeconds))
+        let outcome: Result<IncomingReply, any Error> = await withTaskGroup(of: Result<IncomingReply, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    let response = try await client.execute(prepared, deadline: deadline)
+                    let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+                    return .success(IncomingReply(status: Int(response.status.code), body: Array(buffer: body)))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                // AsyncHTTPClient's deadline ends when the head arrives, and its read timeout restarts with every
+                // byte: this bounds the whole answer, so one that trickles in forever times out too.
+                do {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure(HTTPClientError.deadlineExceeded)
+        }
+        switch outcome {
+        case .success(let reply): return reply
+        case .failure(let error): throw classify(error)
         }
     }
 
@@ -88,16 +127,34 @@ public final class AsyncHTTPTransport: HTTPTransport {
         if error is NIOTooManyBytesError {
             return .unexpectedResponse(status: 200, detail: "an answer larger than \(Self.maxBodyBytes) bytes")
         }
+        if let reason = Self.tlsFailure(error) { return .tlsFailed(reason) }
         if let error = error as? IOError {
             return .unreachable(String(cString: strerror(error.errnoCode)).lowercased())
         }
         let text = String(describing: error)
-        if text.localizedCaseInsensitiveContains("certificate") || text.localizedCaseInsensitiveContains("handshake") {
-            return .unreachable("the TLS certificate could not be verified (\(text))")
-        }
         if text.localizedCaseInsensitiveContains("timeout") || text.localizedCaseInsensitiveContains("timed out") {
             return .timedOut(seconds: timeoutSeconds)
         }
         return .unreachable(text)
+    }
+
+    /// What went wrong in a TLS handshake, in words; nil for an error that is not TLS's.
+    static func tlsFailure(_ error: any Error) -> String? {
+        let text = String(describing: error)
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return "its certificate is for another host name"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            if text.localizedCaseInsensitiveContains("hostname mismatch") || text.contains("HOSTNAME_MISMATCH") {
+                return "its certificate is for another host name"
+            }
+            return "its certificate could not be verified"
+        }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+            || text.localizedCaseInsensitiveContains("handshake") || text.localizedCaseInsensitiveContains("certificate")
+        {
+            return "the TLS handshake failed"
+        }
+        return nil
     }
 }

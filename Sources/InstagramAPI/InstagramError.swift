@@ -2,11 +2,14 @@
 public enum InstagramError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Instagram understood the request and refused it (bad code, wrong redirect URI, bad credentials, an invalid token).
     case rejected(Rejection)
-    /// Instagram could not be reached: refused, reset, DNS, a TLS certificate that does not verify.
+    /// Instagram could not be reached: refused, reset, DNS.
     case unreachable(String)
+    /// The TLS handshake failed, before anything was sent: a certificate that does not verify (untrusted, expired,
+    /// for another host name), or no TLS at all.
+    case tlsFailed(String)
     /// No answer within the configured timeout.
     case timedOut(seconds: Int)
-    /// An answer that is not what Instagram sends: a 5xx, a redirect, or a body that isn't the expected JSON.
+    /// An answer that is not what Instagram sends: a 5xx, a redirect (never followed), or a body that isn't the expected JSON.
     case unexpectedResponse(status: Int, detail: String)
 
     public struct Rejection: Sendable, Equatable {
@@ -36,6 +39,8 @@ public enum InstagramError: Error, Sendable, Equatable, CustomStringConvertible 
             return "Instagram refused the request: \(type)\(rejection.message)\(code)"
         case .unreachable(let reason):
             return "Instagram could not be reached: \(reason)"
+        case .tlsFailed(let reason):
+            return "The TLS connection to Instagram failed: \(reason); nothing was sent"
         case .timedOut(let seconds):
             return "Instagram did not answer within \(seconds) s"
         case .unexpectedResponse(let status, let detail):

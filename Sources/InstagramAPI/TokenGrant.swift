@@ -42,6 +42,9 @@ public enum ResponseDecoder {
 
     /// Parses a JSON object, turning error bodies and non-2xx statuses into errors.
     static func object(status: Int, body: [UInt8]) throws(InstagramError) -> JSONValue {
+        if (300..<400).contains(status) {
+            throw .unexpectedResponse(status: status, detail: "a redirect to another address, which is not followed")
+        }
         let json = JSONValue.parse(body)
         if let json, let rejection = rejection(status: status, json: json) {
             if status >= 500 {

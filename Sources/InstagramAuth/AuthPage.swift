@@ -106,7 +106,7 @@ public struct AuthPage: Responder {
                 ])
         }
         let tag = signer.bindingTag(browser ?? "")
-        let codeHash = SHA256.hash(data: Array(code.utf8)).map { String(format: "%02x", $0) }.joined()
+        let codeHash = Self.codeHash(code)
         let deadline = Date() + TimeInterval(configuration.httpTimeoutSeconds * 3 + 5)
         do {
             while true {
@@ -159,7 +159,10 @@ public struct AuthPage: Responder {
             }
             // Instagram never answered: the code may still be good, so a retry may use it.
             try await store.releaseCallback(codeHash: codeHash)
-            return exchangeFailure(error)
+            let fault = Self.fault(error, while: "exchanging the authorization code")
+            return failure(
+                fault.status, heading: fault.heading, message: fault.message, detail: fault.detail,
+                hint: "Nothing was stored. Reloading this page tries the same authorization again; if that fails, start again.")
         }
 
         var token = grant.accessToken
@@ -171,27 +174,34 @@ public struct AuthPage: Responder {
         } catch {
             logger.warning("long-lived exchange failed; keeping the short-lived token", metadata: ["error": "\(error)"])
         }
-        var profile: InstagramProfile?
+        let profile: InstagramProfile
         do {
             profile = try await client.profile(accessToken: token)
         } catch {
-            logger.warning("profile lookup failed", metadata: ["error": "\(error)"])
+            // The code is spent, so a retry cannot reuse it; and an account whose name is unknown can be neither
+            // checked against the allowed list nor found by it later. Store nothing, and say to start again.
+            logger.warning("profile lookup failed; nothing stored", metadata: ["error": "\(error)"])
+            let fault = Self.fault(error, while: "looking up the account")
+            return try await finish(
+                codeHash: codeHash, ticket: ticket,
+                outcome: CallbackOutcome(
+                    kind: .refused, status: fault.status, heading: fault.heading, message: fault.message, detail: fault.detail,
+                    hint: "No account was connected. Start again to authorize once more."))
         }
 
-        let name = profile.map { "@\($0.username) (\(grant.userID))" } ?? grant.userID
-        guard configuration.allows(userID: grant.userID, username: profile?.username) else {
+        let name = "@\(profile.username) (\(grant.userID))"
+        guard configuration.allows(userID: grant.userID, username: profile.username) else {
             logger.notice("account not on the allowed list; not stored", metadata: ["user_id": "\(grant.userID)"])
             return try await finish(
                 codeHash: codeHash, ticket: ticket,
                 outcome: CallbackOutcome(
                     kind: .refused, status: 403, heading: "This account may not connect here",
-                    message: "The Instagram account \(name) is not on this site's list of allowed accounts, so it was not connected.",
-                    hint: profile == nil ? "Instagram did not say which username the account has." : nil))
+                    message: "The Instagram account \(name) is not on this site's list of allowed accounts, so it was not connected."))
         }
         let now = Date()
         try await store.save(
             Account(
-                userID: grant.userID, username: profile?.username, accountType: profile?.accountType, accessToken: token,
+                userID: grant.userID, username: profile.username, accountType: profile.accountType, accessToken: token,
                 isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
                 permissions: grant.permissions, connectedAt: now))
         logger.info(
@@ -281,6 +291,11 @@ public struct AuthPage: Responder {
         return formatter.string(from: date)
     }
 
+    /// What the store keeps of a code: its SHA-256, never the code itself.
+    static func codeHash(_ code: String) -> String {
+        SHA256.hash(data: Array(code.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Instagram's codes are URL-safe tokens; anything else is not worth a call.
     static func isCodeCharacter(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar {
@@ -318,27 +333,42 @@ public struct AuthPage: Responder {
         return failure(status, heading: "The authorization could not be verified", message: message, detail: nil, hint: hint)
     }
 
-    private func exchangeFailure(_ error: InstagramError) -> Response {
+    /// The page for a call to Instagram that failed while `doing` something: 504 for a timeout, 502 otherwise.
+    /// Only this site's own words, and Instagram's error message, are shown: never a URL, a token or a secret.
+    static func fault(_ error: InstagramError, while doing: String)
+        -> (status: Int, heading: String, message: String, detail: String?)
+    {
         switch error {
-        case .rejected(let rejection):
-            return failure(
-                400, heading: "Instagram did not accept the authorization",
-                message: "Instagram refused to exchange the code for an access token.",
-                detail: Self.clip(rejection.message), hint: Self.hint(for: rejection.message))
         case .timedOut(let seconds):
-            return failure(
-                504, heading: "Instagram did not answer",
-                message: "Instagram did not answer within \(Self.duration(seconds)). Please try again in a few minutes.",
-                detail: nil, hint: nil)
+            return (
+                504, "Instagram did not answer",
+                "Instagram did not answer within \(duration(seconds)) while \(doing). Please try again in a few minutes.", nil
+            )
         case .unreachable:
-            return failure(
-                502, heading: "Instagram could not be reached",
-                message: "The connection to Instagram failed. Please try again in a few minutes.", detail: nil, hint: nil)
-        case .unexpectedResponse(let status, _):
-            return failure(
-                502, heading: "Instagram answered with an error",
-                message: "Instagram's answer (HTTP \(status)) was not an access token. Please try again in a few minutes.",
-                detail: nil, hint: nil)
+            return (
+                502, "Instagram could not be reached",
+                "The connection to Instagram failed while \(doing). Please try again in a few minutes.", nil
+            )
+        case .tlsFailed(let reason):
+            return (
+                502, "Instagram could not be reached securely",
+                "The secure connection to Instagram failed while \(doing): \(reason), so nothing was sent. "
+                    + "If this lasts, tell the site's owner.", nil
+            )
+        case .unexpectedResponse(let status, let detail):
+            let message =
+                switch status {
+                case 300..<400:
+                    "Instagram answered with a redirect (HTTP \(status)) while \(doing); this site does not follow redirects from Instagram."
+                case 500...: "Instagram answered with a server error (HTTP \(status)) while \(doing)."
+                default: "Instagram's answer (HTTP \(status)) while \(doing) was not one this site can read."
+                }
+            return (
+                502, "Instagram answered with an error", message + " Please try again in a few minutes.",
+                (300..<400).contains(status) ? nil : clip(detail)
+            )
+        case .rejected(let rejection):
+            return (502, "Instagram answered with an error", "Instagram refused the request while \(doing).", clip(rejection.message))
         }
     }
 

@@ -28,7 +28,23 @@ public final class Emulator: @unchecked Sendable {
 
     /// How the next answers of the API endpoints go wrong.
     public enum Fault: String, Sendable, CaseIterable {
-        case none, slow, error, hang, reset, garbage
+        /// Answers normally.
+        case none
+        /// Answers normally, `delay_ms` late.
+        case slow
+        /// HTTP 500 with an HTML body.
+        case error
+        /// Reads the request and never answers.
+        case hang
+        /// Resets the connection (TCP RST) instead of answering.
+        case reset
+        /// HTTP 200 with a body that is not JSON.
+        case garbage
+        /// Redirects (302 for GET, 307 for POST, which keeps the method and the form) to the same call marked
+        /// `_emulator_redirected=1`, where no fault applies: a client that followed it would get a good answer.
+        case redirect
+        /// Sends the head at once, then the body one byte every `delay_ms`, never finishing.
+        case trickle
     }
 
     public enum Reply: Sendable, Equatable {
@@ -36,7 +52,12 @@ public final class Emulator: @unchecked Sendable {
         indirect case delayed(milliseconds: Int, Reply)
         case hang
         case reset
+        /// A 200 head, then one byte of body every `intervalMilliseconds`, never finishing.
+        case trickle(intervalMilliseconds: Int)
     }
+
+    /// The query parameter that marks a request sent to where a `redirect` fault pointed.
+    public static let redirectedMarker = "_emulator_redirected"
 
     struct IssuedCode {
         let appID: String
@@ -82,7 +103,11 @@ public final class Emulator: @unchecked Sendable {
             counts[path, default: 0] += 1
             if method == "POST" { lastForms[path] = form }
         }
-        if Self.apiPaths.contains(path), let reply = faultReply(for: path) { return reply }
+        if Self.apiPaths.contains(path), query[Self.redirectedMarker] == nil,
+            let reply = faultReply(for: path, method: method, query: query)
+        {
+            return reply
+        }
         switch (method, path) {
         case ("GET", "/oauth/authorize"): return consentPage(query)
         case ("POST", "/oauth/authorize"): return decide(form)
@@ -271,12 +296,22 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: - Control
 
-    private func faultReply(for path: String) -> Reply? {
-        let (fault, only) = lock.withLock { (self.fault, faultPath) }
+    private func faultReply(for path: String, method: String, query: [String: String]) -> Reply? {
+        let (fault, only, delay) = lock.withLock { (self.fault, faultPath, faultDelayMilliseconds) }
         if let only, only != path { return nil }
         switch fault {
         case .none: return nil
         case .slow: return nil
+        case .redirect:
+            var target = query
+            target[Self.redirectedMarker] = "1"
+            let encoded = target.sorted { $0.key < $1.key }.map { "\(Self.percent($0.key))=\(Self.percent($0.value))" }
+            let location = "\(path)?\(encoded.joined(separator: "&"))"
+            return .respond(
+                status: method == "POST" ? 307 : 302, headers: ["Location": location, "Content-Type": "text/html"],
+                body: "<html><body>Moved to <a href=\"\(Self.escape(location))\">another address</a>.</body></html>")
+        case .trickle:
+            return .trickle(intervalMilliseconds: delay > 0 ? delay : 250)
         case .error:
             return .respond(status: 500, headers: Self.html, body: "<html><body>Sorry, something went wrong.</body></html>")
         case .hang: return .hang

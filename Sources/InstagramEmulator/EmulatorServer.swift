@@ -2,20 +2,46 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// Serves an `Emulator` over plain HTTP/1.1 on loopback.
+/// Serves an `Emulator` over HTTP/1.1 on loopback: plain, or HTTPS with a given certificate.
 public final class EmulatorServer: Sendable {
+    /// PEM files for HTTPS: the certificate (chain, leaf first) and its private key.
+    public struct TLSFiles: Sendable {
+        public var certificateFile: String
+        public var privateKeyFile: String
+
+        public init(certificateFile: String, privateKeyFile: String) {
+            self.certificateFile = certificateFile
+            self.privateKeyFile = privateKeyFile
+        }
+    }
+
     public let emulator: Emulator
+    /// `https` when serving TLS, else `http`.
+    public let scheme: String
+    private let host: String
     private let channel: any Channel
 
-    /// Binds `host:port` (port 0 picks a free one).
-    public init(emulator: Emulator, host: String, port: Int) async throws {
+    /// Binds `host:port` (port 0 picks a free one); with `tls`, every connection must start with a TLS handshake.
+    /// Several servers may serve one `Emulator`, e.g. one over HTTP and one over HTTPS.
+    public init(emulator: Emulator, host: String, port: Int, tls: TLSFiles? = nil) async throws {
         self.emulator = emulator
+        let context: NIOSSLContext? = try tls.map { files in
+            let chain = try NIOSSLCertificate.fromPEMFile(files.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: files.privateKeyFile, format: .pem)
+            return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+        }
+        scheme = context == nil ? "http" : "https"
+        self.host = host.contains(":") ? "[\(host)]" : host
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(EmulatorHandler(emulator: emulator))
                 }
@@ -24,6 +50,9 @@ public final class EmulatorServer: Sendable {
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
+
+    /// `scheme://host:port`, for the base URL settings.
+    public var baseURL: String { "\(scheme)://\(host):\(port)" }
 
     public func close() async throws {
         try await channel.close()
@@ -78,6 +107,24 @@ final class EmulatorHandler: ChannelInboundHandler {
         switch reply {
         case .hang:
             return
+        case .trickle(let interval):
+            var fields = HTTPHeaders()
+            fields.add(name: "Content-Type", value: "application/json; charset=UTF-8")
+            fields.add(name: "Content-Length", value: String(Self.maxBody))
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: fields))), promise: nil)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let channel = context.channel
+            context.eventLoop.scheduleRepeatedTask(
+                initialDelay: .milliseconds(Int64(interval)), delay: .milliseconds(Int64(interval))
+            ) { task in
+                guard channel.isActive else {
+                    task.cancel()
+                    return
+                }
+                let (handler, context) = bound.value
+                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: " ")))), promise: nil)
+            }
         case .reset:
             // SO_LINGER 0: close() sends a TCP RST instead of a FIN, as a crashed peer would.
             let channel = context.channel

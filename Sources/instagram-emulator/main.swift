@@ -6,14 +6,14 @@ import InstagramEmulator
 struct InstagramEmulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "instagram-emulator",
-        abstract: "A local stand-in for Instagram's OAuth and Graph endpoints, over plain HTTP on loopback.",
+        abstract: "A local stand-in for Instagram's OAuth and Graph endpoints, over HTTP (or HTTPS) on loopback.",
         discussion: """
             Point INSTAGRAM_OAUTH_BASE_URL, INSTAGRAM_API_BASE_URL and INSTAGRAM_GRAPH_BASE_URL at it. \
             It checks what Instagram checks (app id and secret, the exact redirect URI, one-time codes \
             that expire) and answers with Instagram's bodies in both API profiles' shapes.
 
             Control endpoints, for tests and benchmarks (one per line):
-            POST /_emulator/fault?mode=M[&delay_ms=N][&path=P] (M: none, slow, error, hang, reset, garbage)
+            POST /_emulator/fault?mode=M[&delay_ms=N][&path=P] (M: none, slow, error, hang, reset, garbage, redirect, trickle)
             POST /_emulator/token-shape?shape=data|flat
             POST /_emulator/expire-codes
             POST /_emulator/age-tokens?seconds=N
@@ -41,6 +41,16 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds an authorization code stays valid.")
     var codeLifetime = 3600
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate (chain, leaf first); needs --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
@@ -53,9 +63,10 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
             app: .init(id: appID, secret: appSecret, redirectURIs: redirectURI),
             user: .init(id: userID, username: username),
             codeLifetime: TimeInterval(codeLifetime))
+        let tls = tlsCert.flatMap { cert in tlsKey.map { EmulatorServer.TLSFiles(certificateFile: cert, privateKeyFile: $0) } }
         let server = try await EmulatorServer(
-            emulator: emulator, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port)
-        FileHandle.standardOutput.write(Data("instagram-emulator listening on http://\(host):\(server.port)\n".utf8))
+            emulator: emulator, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port, tls: tls)
+        FileHandle.standardOutput.write(Data("instagram-emulator listening on \(server.scheme)://\(host):\(server.port)\n".utf8))
         try await server.waitUntilClosed()
     }
 }

@@ -110,13 +110,22 @@ struct ClientTests {
                 return
             }
         }
+        emulator.setFault(.redirect)
+        await #expect(throws: InstagramError.unexpectedResponse(status: 307, detail: "a redirect to another address, which is not followed")) {
+            try await client.exchange(code: code())
+        }
+        await #expect(throws: InstagramError.unexpectedResponse(status: 302, detail: "a redirect to another address, which is not followed")) {
+            try await client.profile(accessToken: "IGAAanything")
+        }
+        #expect(emulator.count(of: "/oauth/access_token") == 5 && emulator.count(of: "/me") == 1, "no redirect was followed")
         emulator.setFault(.slow, delayMilliseconds: 200)
         #expect(try await client.exchange(code: code()).userID == "17841405793187218")
         await transport.shutdown()
         try await server.close()
     }
 
-    @Test func refusedConnectionsAndTLSFailuresAreUnreachable() async throws {
+    /// Certificates that do not verify are `FaultMatrixTests`, against the emulator serving HTTPS.
+    @Test func refusedConnectionsAreUnreachableAndTLSToAPlainServerFails() async throws {
         let (server, _) = try await start()
         let port = server.port
         try await server.close()
@@ -129,7 +138,7 @@ struct ClientTests {
         }
 
         // https to a server that speaks plain HTTP: the TLS handshake fails and nothing is sent in clear.
-        let (plain, _) = try await start()
+        let (plain, plainEmulator) = try await start()
         let tls = InstagramClient(
             profile: .instagramLogin,
             credentials: AppCredentials(appID: "111", appSecret: "app-secret", redirectURI: Self.redirect),
@@ -139,8 +148,9 @@ struct ClientTests {
             _ = try await tls.exchange(code: "x")
             Issue.record("TLS to a plain server succeeded")
         } catch {
-            guard case .unreachable = error else { throw error }
+            #expect(error == .tlsFailed("the TLS handshake failed"))
         }
+        #expect(plainEmulator.count(of: "/oauth/access_token") == 0, "nothing was sent in clear")
         await transport.shutdown()
         try await plain.close()
     }

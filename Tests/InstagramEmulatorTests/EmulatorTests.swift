@@ -138,4 +138,30 @@ struct EmulatorTests {
         #expect(emulator.delay(for: "/me") == nil)
         #expect(body(emulator.handle(method: "POST", path: "/_emulator/fault", query: ["mode": "explode"], form: [:])).0 == 400)
     }
+
+    @Test func redirectPointsWhereAGoodAnswerWaits() {
+        let short = token()
+        emulator.setFault(.redirect)
+        let query = ["grant_type": "ig_exchange_token", "client_secret": "sec", "access_token": short]
+        guard case .respond(302, let headers, _) = emulator.handle(method: "GET", path: "/access_token", query: query, form: [:]) else {
+            Issue.record("a GET is not redirected with 302")
+            return
+        }
+        let location = try? #require(headers["Location"])
+        #expect(location?.hasPrefix("/access_token?") == true)
+        #expect(location?.contains("_emulator_redirected=1") == true)
+        // Where it points, the fault does not apply: following it would give a long-lived token.
+        let target = URLComponents(string: location ?? "")?.queryItems ?? []
+        let followed = emulator.handle(
+            method: "GET", path: "/access_token",
+            query: Dictionary(uniqueKeysWithValues: target.map { ($0.name, $0.value ?? "") }), form: [:])
+        #expect(json(followed)["expires_in"] != nil)
+
+        guard case .respond(307, _, _) = emulator.handle(method: "POST", path: "/oauth/access_token", query: [:], form: [:]) else {
+            Issue.record("a POST is not redirected with 307, which keeps the method and the form")
+            return
+        }
+        emulator.setFault(.trickle, delayMilliseconds: 50, path: "/me")
+        #expect(emulator.handle(method: "GET", path: "/me", query: [:], form: [:]) == .trickle(intervalMilliseconds: 50))
+    }
 }

@@ -166,6 +166,8 @@ struct FlowTests {
                 ("garbage", 502, "Instagram answered with an error"),
                 ("reset", 502, "could not be reached"),
                 ("hang", 504, "did not answer within 2 seconds"),
+                ("trickle&delay_ms=200", 504, "did not answer within 2 seconds"),
+                ("redirect", 502, "this site does not follow redirects from Instagram"),
             ]
             for item in cases {
                 let (callback, _) = try await stack.authorize(browser: browser)
