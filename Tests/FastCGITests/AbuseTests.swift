@@ -166,32 +166,6 @@ struct AbuseTests {
         #expect(counts.vanished >= 1)
     }
 
-    @Test func descriptorsPast1024AreServed() async throws {
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        try #require(limit.rlim_max > 2000, "the hard descriptor limit is too low to test this")
-        limit.rlim_cur = max(limit.rlim_cur, 4096)
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        // Fill every descriptor number below 1100, so each socket from here on is numbered above it.
-        var fillers: [Int32] = []
-        while true {
-            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            try #require(fd >= 0)
-            fillers.append(fd)
-            if fd >= 1100 { break }
-        }
-        defer { fillers.forEach { close($0) } }
-        let running = try RunningServer(options: .init(workers: 2))
-        let jobs: [@Sendable () throws -> FastCGIClient.Reply] = (0..<40).map { index in { try running.get("fd=\(index)") } }
-        let results = try await concurrently(jobs)
-        let probe = try FastCGIClient.connect(running.socketPath)
-        close(probe)
-        #expect(try await running.stopOffPool())
-        #expect(probe > 1100)
-        #expect(running.server.counts.answered == 40)
-        #expect(results.allSatisfy { $0.reply?.status == 200 })
-    }
-
     @Test func keptConnectionsAreReusedAndHoldNoWorker() async throws {
         let running = try RunningServer(options: .init(workers: 1))
         let socket = running.socketPath

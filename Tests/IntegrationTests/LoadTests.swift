@@ -95,11 +95,13 @@ final class Flag: @unchecked Sendable {
 @Suite("Under load and abuse, through nginx", .serialized)
 struct LoadTests {
     /// 100,000 page requests (INSTAGRAM_AUTH_SOAK_REQUESTS to change it) in ten rounds of ab;
-    /// in the middle round, 32 visitors come back from an Instagram that takes a second to answer.
+    /// in the middle round, 32 visitors come back from an Instagram that takes two seconds to answer.
     @Test func soakKeepsMemoryBoundedAndASlowInstagramStallsNoPage() async throws {
         let total = Int(ProcessInfo.processInfo.environment["INSTAGRAM_AUTH_SOAK_REQUESTS"] ?? "") ?? 100_000
         let rounds = 10
-        try await withStack { stack in
+        // Under a sanitizer (scripts/sanitize) memory and speed are the sanitizer's: only correctness counts.
+        let sanitized = ProcessInfo.processInfo.environment.keys.contains { $0.hasSuffix("SAN_OPTIONS") }
+        try await withStack(.init(settings: ["INSTAGRAM_HTTP_TIMEOUT": "5"])) { stack in
             let pid = stack.responder.processIdentifier
             let url = stack.redirectURI
             var rows: [(done: Int, run: LoadRun, rss: Int)] = []
@@ -109,7 +111,7 @@ struct LoadTests {
                 let size = total / rounds
                 if round == rounds / 2 {
                     let visitors = try await authorizedVisitors(stack, count: 32)
-                    try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
+                    try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=2000&path=/oauth/access_token")
                     async let run = offPool { try LoadRun.ab(url, requests: size, concurrency: 16) }
                     callbackStatuses = await withTaskGroup(of: Int.self) { group in
                         for visitor in visitors {
@@ -135,10 +137,10 @@ struct LoadTests {
             #expect(rows.allSatisfy { $0.run.failed == 0 && $0.run.non2xx == 0 })
             // Growth after the first round (caches, arenas and pools warmed up) stays small: nothing leaks per request.
             let growth = rows.last!.rss - rows[0].rss
-            #expect(growth < 16 * 1024, "RSS grew \(growth) KiB after the first round")
-            // The round with 32 visitors waiting a second on Instagram: pages kept answering at once.
+            #expect(sanitized || growth < 16 * 1024, "RSS grew \(growth) KiB after the first round")
+            // The round with 32 visitors waiting on Instagram: no page waited for it.
             let slowRound = rows[rounds / 2].run
-            #expect(slowRound.p99 < 500, "p99 \(slowRound.p99) ms while Instagram took 1 s")
+            #expect(slowRound.p99 < (sanitized ? 1500 : 500), "p99 \(slowRound.p99) ms while Instagram took 2 s")
             #expect(callbackStatuses.count == 32 && callbackStatuses.allSatisfy { $0 == 303 }, "\(callbackStatuses)")
             let stored = try stack.command(["accounts", "--json"])
             #expect(stored.status == 0 && stored.out.contains("17841405793187218"))
@@ -161,6 +163,32 @@ struct LoadTests {
             #expect(pageStatuses.allSatisfy { $0 == 200 })
             #expect(rss.last! - rss[1] < 8 * 1024, "RSS grew from \(rss[1]) to \(rss.last!) KiB")
             #expect(stack.responder.isRunning)
+        }
+    }
+
+    /// libfcgi 2.4.2 waits with poll(), the event thread with epoll: sockets numbered past 1024
+    /// (where select()'s fd_set would overflow) are served like any other.
+    @Test func descriptorsPast1024AreServed() async throws {
+        try await withStack(.init(highDescriptors: true)) { stack in
+            let pid = stack.responder.processIdentifier
+            let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }
+            // The listening socket, found by its path, and every descriptor opened after it is numbered past 1100.
+            let unixSockets = try String(contentsOfFile: "/proc/net/unix", encoding: .utf8).split(separator: "\n")
+            let inode = try #require(unixSockets.first { $0.hasSuffix(stack.socketPath) }?.split(separator: " ")[6])
+            let listening = descriptors.first {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "socket:[\(inode)]"
+            }
+            #expect(descriptors.count > 1100)
+            #expect((listening ?? 0) > 1100, "listening on fd \(String(describing: listening))")
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<64 { group.addTask { (try? await stack.page().status) ?? -1 } }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 64))
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200 && done.body.contains("@emulated.creator"))
         }
     }
 

@@ -127,6 +127,7 @@ final class Stack: @unchecked Sendable {
     private var emulator: Process?
     private var nginx: Process!
     private let startup: Startup
+    private let highDescriptors: Bool
     let showsTokens: Bool
     private let seenLock = NSLock()
     private var seenOutput: [String] = []
@@ -150,6 +151,9 @@ final class Stack: @unchecked Sendable {
         var startup = Startup.socket
         /// The web server in front: nginx, apache, lighttpd or caddy (each from servers/ or nginx/).
         var server = "nginx"
+        /// Start the responder (`.socket` startup) with descriptors 3…1100 already open, so every socket
+        /// it opens or accepts is numbered above 1024.
+        var highDescriptors = false
     }
 
     /// How the responder comes up.
@@ -206,7 +210,10 @@ final class Stack: @unchecked Sendable {
             // backlog while the responder restarts.
             inheritedSocket = FileHandle(fileDescriptor: try Self.listeningUnixSocket(at: socketPath), closeOnDealloc: true)
         }
-        responder = try Self.spawnResponder(startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket)
+        highDescriptors = options.highDescriptors
+        responder = try Self.spawnResponder(
+            startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket,
+            highDescriptors: highDescriptors)
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
@@ -266,13 +273,20 @@ final class Stack: @unchecked Sendable {
 
     /// Starts `instagram-auth serve` the way `startup` says.
     private static func spawnResponder(
-        _ startup: Startup, folder: URL, configPath: String, socketPath: String, inherited: FileHandle?
+        _ startup: Startup, folder: URL, configPath: String, socketPath: String, inherited: FileHandle?,
+        highDescriptors: Bool = false
     ) throws -> Process {
         let responder: Process
         let binary = try Paths.product("instagram-auth")
         let arguments = ["serve", "--config", configPath, "--log-level", "debug"]
         let log = folder.appendingPathComponent("responder.log")
         switch startup {
+        case .socket where highDescriptors:
+            // Descriptors already open are left alone: the launcher keeps one of its own in the child.
+            let fill = #"ulimit -n 4096; for ((i = 3; i <= 1100; i++)); do [ -e /proc/$$/fd/$i ] || eval "exec $i</dev/null"; done; exec "$@""#
+            responder = try Self.launch(
+                "/bin/bash", ["-c", fill, "bash", binary] + arguments + ["--socket", socketPath, "--socket-mode", "0666"],
+                log: log, environment: [:])
         case .socket:
             responder = try Self.launch(
                 binary, arguments + ["--socket", socketPath, "--socket-mode", "0666"], log: log, environment: [:])
@@ -308,7 +322,8 @@ final class Stack: @unchecked Sendable {
         guard inheritedSocket != nil else { throw StackError("only an inherited socket outlives the responder") }
         let status = await terminateResponder()
         responder = try Self.spawnResponder(
-            startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket)
+            startup, folder: folder, configPath: configPath, socketPath: socketPath, inherited: inheritedSocket,
+            highDescriptors: highDescriptors)
         return status
     }
 
