@@ -39,6 +39,9 @@ enum Paths {
         return environment
     }
 
+    /// Under a sanitizer (scripts/sanitize) memory and speed are the sanitizer's: only correctness counts.
+    static let sanitized = ProcessInfo.processInfo.environment.keys.contains { $0.hasSuffix("SAN_OPTIONS") }
+
     static let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// The other web servers that are installed here (CI installs all three).
