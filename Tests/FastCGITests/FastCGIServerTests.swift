@@ -244,6 +244,17 @@ struct MessageTests {
         #expect(!Request(params: [:]).isHTTPS)
     }
 
+    @Test func twoSpellingsOfOneHeaderGiveOneRequest() {
+        let names = ["HTTP_x-a", "HTTP_X_A", "HTTP_X-A", "HTTP_Y"]
+        var forward: [String: String] = [:]
+        for name in names { forward[name] = name }
+        var backward: [String: String] = [:]
+        backward.reserveCapacity(64)
+        for name in names.reversed() { backward[name] = name }
+        #expect(Request(params: forward).headers == ["x-a": "HTTP_X_A", "y": "HTTP_Y"])
+        #expect(Request(params: backward) == Request(params: forward))
+    }
+
     @Test func paramsSplitAtTheFirstEquals() {
         let params = FastCGIServer.params(["QUERY_STRING=a=b", "NAME=\u{301}value", "NOEQUALS", "=x"])
         #expect(params == ["QUERY_STRING": "a=b", "NAME": "\u{301}value", "": "x"])
