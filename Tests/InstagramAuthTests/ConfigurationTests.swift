@@ -176,6 +176,10 @@ struct StateTests {
         var parts = state.split(separator: ".").map(String.init)
         parts[1] = String(Int(parts[1])! + 1000)
         #expect(signer.verify(parts.joined(separator: "."), browser: browser) == .forged)
+        // The MAC's last character carries two unused bits: another spelling of the same bytes is not the state issued.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = alphabet.firstIndex(of: state.last!)!
+        #expect(signer.verify(String(state.dropLast()) + String(alphabet[last ^ 1]), browser: browser, now: now) == .forged)
         let otherKey = StateSigner(key: Array("another-key-another-key-another-".utf8))
         #expect(otherKey.verify(state, browser: browser) == .forged)
         #expect(signer.verify(state, browser: browser, now: now + 601) == .expired)
