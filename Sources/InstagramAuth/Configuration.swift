@@ -276,26 +276,31 @@ public enum ConfigurationFile {
         return try parse(text, name: path)
     }
 
+    /// Read by unicode scalars, not characters: a CRLF line end (one character, "\r\n", which never
+    /// equals "\n") ends a line as LF does, and an `=`, `#` or quote that a neighbour joins into one
+    /// character still counts.
     public static func parse(_ text: String, name: String) throws(ConfigurationError) -> [String: String] {
         var values: [String: String] = [:]
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.hasSuffix("\r") { line.removeLast() }
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+        for (index, rawLine) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(rawLine).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
+            if line.last == "\r" { line = line.dropLast() }
+            if line.isEmpty || line.first == "#" { continue }
+            if line.starts(with: "export ".unicodeScalars) {
+                line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
+            }
             guard let equals = line.firstIndex(of: "=") else {
                 throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(name) line \(index + 1) is not KEY=value")
             }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let key = String(line[..<equals]).trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
-                value = String(value.dropFirst().dropLast())
+                value = value.dropFirst().dropLast()
             }
             let base = key.hasSuffix("_FILE") ? String(key.dropLast(5)) : key
             guard Configuration.knownKeys.contains(key) || Configuration.secretKeys.contains(base) else {
                 throw ConfigurationError(key, "in \(name) line \(index + 1) is not a known key")
             }
-            values[key] = value
+            values[key] = String(value)
         }
         return values
     }

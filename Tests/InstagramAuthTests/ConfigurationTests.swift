@@ -121,6 +121,20 @@ struct ConfigurationTests {
         #expect(viaEnvironment.httpTimeoutSeconds == 5)
     }
 
+    @Test func fileWithWindowsLineEnds() throws {
+        let text = "# saved with CRLF\r\nINSTAGRAM_APP_ID=999\r\nINSTAGRAM_APP_SECRET=\"s\"\r\n\r\nINSTAGRAM_REDIRECT_URI=https://example.com/cb\r\n"
+        #expect(try ConfigurationFile.parse(text, name: "crlf") == [
+            "INSTAGRAM_APP_ID": "999", "INSTAGRAM_APP_SECRET": "s", "INSTAGRAM_REDIRECT_URI": "https://example.com/cb",
+        ])
+        #expect(try Configuration.load(environment: [:], configFile: temporaryFile(text)).credentials.appID == "999")
+    }
+
+    @Test func fileMarksJoinedIntoACharacterStillCount() throws {
+        // A combining mark after '=', '#' or a quote makes one character with it.
+        let text = "INSTAGRAM_APP_SECRET=\u{301}s\n#\u{301} comment\nINSTAGRAM_APP_ID=\"\u{301}1\"\n"
+        #expect(try ConfigurationFile.parse(text, name: "marks") == ["INSTAGRAM_APP_SECRET": "\u{301}s", "INSTAGRAM_APP_ID": "\u{301}1"])
+    }
+
     @Test func fileWithATypoOrABadLineIsRefused() throws {
         let typo = try temporaryFile("INSTAGRAM_APP_SECERT=x\n")
         #expect(refusal(minimal, file: typo)?.key == "INSTAGRAM_APP_SECERT")
