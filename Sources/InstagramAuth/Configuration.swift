@@ -220,9 +220,15 @@ public struct Configuration: Sendable {
         return allowedUsers.contains(userID) || username.map { allowedUsers.contains($0.lowercased()) } == true
     }
 
-    /// The path of the redirect URI, for the binding cookie.
+    /// The path of the redirect URI, for the binding cookie's Path. Percent-encoded, as browsers request it:
+    /// they send the cookie only to paths that start with it, so a decoded `%20` or `ü` would never match.
+    /// A `;` cannot stand in a Path, so a path holding one is cut after the last `/` before it.
     public var redirectPath: String {
-        let path = URLComponents(string: credentials.redirectURI)?.path ?? "/"
+        var path = URLComponents(string: credentials.redirectURI)?.percentEncodedPath ?? "/"
+        if let semicolon = path.firstIndex(of: ";") {
+            let before = path[..<semicolon]
+            path = before.lastIndex(of: "/").map { String(before[...$0]) } ?? "/"
+        }
         return path.isEmpty ? "/" : path
     }
 

@@ -135,6 +135,17 @@ struct ConfigurationTests {
         #expect(try ConfigurationFile.parse(text, name: "marks") == ["INSTAGRAM_APP_SECRET": "\u{301}s", "INSTAGRAM_APP_ID": "\u{301}1"])
     }
 
+    @Test func cookiePathIsTheRedirectPathAsBrowsersRequestIt() throws {
+        var environment = minimal
+        for (uri, path) in [
+            ("https://example.com/my%20page/", "/my%20page/"), ("https://example.com/über/", "/%C3%BCber/"),
+            ("https://example.com/app/insta;gram/", "/app/"), ("https://example.com", "/"),
+        ] {
+            environment["INSTAGRAM_REDIRECT_URI"] = uri
+            #expect(try Configuration.load(environment: environment).redirectPath == path, "\(uri)")
+        }
+    }
+
     @Test func fileWithATypoOrABadLineIsRefused() throws {
         let typo = try temporaryFile("INSTAGRAM_APP_SECERT=x\n")
         #expect(refusal(minimal, file: typo)?.key == "INSTAGRAM_APP_SECERT")
