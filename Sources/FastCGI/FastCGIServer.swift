@@ -253,21 +253,18 @@ public final class FastCGIServer: @unchecked Sendable {
     static func read(
         _ request: UnsafeMutablePointer<FCGX_Request>, maxBodyBytes: Int, arrived: RequestScanner.Ready
     ) -> Result<Request, Failure> {
-        var params: [String: String] = [:]
+        var strings: [String] = []
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
-                let pair = String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
-                if let equals = pair.firstIndex(of: "=") {
-                    params[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-                }
+                strings.append(String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self))
                 entry += 1
             }
         }
-        let lengthText = params["CONTENT_LENGTH"]?.trimmingCharacters(in: .whitespaces) ?? ""
-        let declared = lengthText.isEmpty ? 0 : Int(lengthText) ?? -1
-        guard declared >= 0 else { return .failure(Failure(Response.plain(400, "Malformed Content-Length.\n"))) }
-        guard declared <= maxBodyBytes else {
-            return .failure(Failure(Response.plain(413, "The request body is too large.\n")))
+        let params = Self.params(strings)
+        let declared: Int
+        switch Self.bodyLength(declaredIn: params, maxBodyBytes: maxBodyBytes) {
+        case .success(let length): declared = length
+        case .failure(let failure): return .failure(failure)
         }
         guard declared <= arrived.stdinBytes else {
             let reason = arrived.stdinComplete ? "shorter than its Content-Length" : "incomplete"
@@ -288,8 +285,32 @@ public final class FastCGIServer: @unchecked Sendable {
         return .success(Request(params: params, body: body))
     }
 
-    struct Failure: Error {
-        let response: Response
+    /// The params from libfcgi's `NAME=value` strings (its `envp`); a string without '=' is left out.
+    /// The first '=' by unicode scalars: a value starting with a combining mark joins it into one character.
+    public static func params(_ strings: [String]) -> [String: String] {
+        var params: [String: String] = [:]
+        for pair in strings {
+            let scalars = pair.unicodeScalars
+            if let equals = scalars.firstIndex(of: "=") {
+                params[String(scalars[..<equals])] = String(scalars[scalars.index(after: equals)...])
+            }
+        }
+        return params
+    }
+
+    /// How many body bytes to read: the declared `CONTENT_LENGTH`, or the answer for one that is refused.
+    public static func bodyLength(declaredIn params: [String: String], maxBodyBytes: Int) -> Result<Int, Failure> {
+        let declared = params["CONTENT_LENGTH"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+        guard declared >= 0 else { return .failure(Failure(Response.plain(400, "Malformed Content-Length.\n"))) }
+        guard declared <= maxBodyBytes else {
+            return .failure(Failure(Response.plain(413, "The request body is too large.\n")))
+        }
+        return .success(declared)
+    }
+
+    /// A request the transport answers itself, without the page.
+    public struct Failure: Error {
+        public let response: Response
         init(_ response: Response) { self.response = response }
     }
 

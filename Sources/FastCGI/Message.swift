@@ -29,9 +29,12 @@ public struct Request: Sendable, Equatable {
     /// Builds a request from CGI-style params (`REQUEST_METHOD`, `QUERY_STRING`, `HTTP_*`, …).
     public init(params: [String: String], body: [UInt8] = []) {
         var headers: [String: String] = [:]
-        for (name, value) in params where name.hasPrefix("HTTP_") {
+        // Params in a fixed order, so that two spellings of one header (HTTP_X_A, HTTP_x-a) give the same
+        // request whatever order the dictionary holds them in: the web servers' own upper-case spelling wins.
+        for name in params.keys.sorted() where name.hasPrefix("HTTP_") {
             let header = name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")
-            headers[header] = value
+            let isServerSpelling = name == name.uppercased() && !name.contains("-")
+            if headers[header] == nil || isServerSpelling { headers[header] = params[name] }
         }
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
         let https = params["HTTPS"].map { !$0.isEmpty && $0.lowercased() != "off" } ?? false

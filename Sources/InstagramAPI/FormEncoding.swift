@@ -29,11 +29,13 @@ public enum FormEncoding {
     }
 
     /// Decodes `a=1&b=two+words`; `+` is a space, bad escapes are kept as written, invalid UTF-8 is replaced.
+    /// Split by unicode scalars, not characters: an `&` or `=` that a neighbour joins into one character
+    /// (a combining mark after it, a prepended sign before it) still separates.
     public static func decode(_ query: String) -> [(String, String)] {
-        query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+        query.unicodeScalars.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let value = parts.count > 1 ? unescape(parts[1]) : ""
-            return (unescape(parts[0]), value)
+            let value = parts.count > 1 ? unescape(Substring(parts[1])) : ""
+            return (unescape(Substring(parts[0])), value)
         }
     }
 

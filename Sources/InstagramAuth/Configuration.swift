@@ -220,9 +220,15 @@ public struct Configuration: Sendable {
         return allowedUsers.contains(userID) || username.map { allowedUsers.contains($0.lowercased()) } == true
     }
 
-    /// The path of the redirect URI, for the binding cookie.
+    /// The path of the redirect URI, for the binding cookie's Path. Percent-encoded, as browsers request it:
+    /// they send the cookie only to paths that start with it, so a decoded `%20` or `ü` would never match.
+    /// A `;` cannot stand in a Path, so a path holding one is cut after the last `/` before it.
     public var redirectPath: String {
-        let path = URLComponents(string: credentials.redirectURI)?.path ?? "/"
+        var path = URLComponents(string: credentials.redirectURI)?.percentEncodedPath ?? "/"
+        if let semicolon = path.firstIndex(of: ";") {
+            let before = path[..<semicolon]
+            path = before.lastIndex(of: "/").map { String(before[...$0]) } ?? "/"
+        }
         return path.isEmpty ? "/" : path
     }
 
@@ -276,26 +282,31 @@ public enum ConfigurationFile {
         return try parse(text, name: path)
     }
 
+    /// Read by unicode scalars, not characters: a CRLF line end (one character, "\r\n", which never
+    /// equals "\n") ends a line as LF does, and an `=`, `#` or quote that a neighbour joins into one
+    /// character still counts.
     public static func parse(_ text: String, name: String) throws(ConfigurationError) -> [String: String] {
         var values: [String: String] = [:]
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.hasSuffix("\r") { line.removeLast() }
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+        for (index, rawLine) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(rawLine).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
+            if line.last == "\r" { line = line.dropLast() }
+            if line.isEmpty || line.first == "#" { continue }
+            if line.starts(with: "export ".unicodeScalars) {
+                line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
+            }
             guard let equals = line.firstIndex(of: "=") else {
                 throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(name) line \(index + 1) is not KEY=value")
             }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let key = String(line[..<equals]).trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
-                value = String(value.dropFirst().dropLast())
+                value = value.dropFirst().dropLast()
             }
             let base = key.hasSuffix("_FILE") ? String(key.dropLast(5)) : key
             guard Configuration.knownKeys.contains(key) || Configuration.secretKeys.contains(base) else {
                 throw ConfigurationError(key, "in \(name) line \(index + 1) is not a known key")
             }
-            values[key] = value
+            values[key] = String(value)
         }
         return values
     }

@@ -39,9 +39,9 @@ public struct StateSigner: Sendable {
             return .forged
         }
         let payload = parts[0..<4].joined(separator: ".")
-        guard let given = Base64URL.decode(String(parts[4])),
-            HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Array(payload.utf8), using: key)
-        else {
+        // The MAC exactly as issued: base64 decoding would also take other spellings of the same bytes
+        // (the last character's unused bits), and so accept states this site never issued.
+        guard constantTimeEqual(Array(parts[4].utf8), Array(mac(payload).utf8)) else {
             return .forged
         }
         let age = Int(now.timeIntervalSince1970) - issued
@@ -114,14 +114,17 @@ public struct BrowserCookie: Sendable {
 
 /// Parsing of the `Cookie` request header: `a=1; b=2`.
 public enum CookieHeader {
+    /// The first cookie of that name. Split by unicode scalars, not characters: a `;` or `=` that a
+    /// neighbour joins into one character (a prepended sign before it, a combining mark after it) still separates.
     public static func value(named name: String, in header: String?) -> String? {
         guard let header else { return nil }
-        for pair in header.split(separator: ";") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            if parts[0].trimmingCharacters(in: .whitespaces) == name {
-                var value = parts[1].trimmingCharacters(in: .whitespaces)
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+        for pair in header.unicodeScalars.split(separator: ";") {
+            // The first '=' ends the name: "=a=b" is a cookie without a name, not one named "a".
+            guard let equals = pair.firstIndex(of: "="), pair.index(after: equals) < pair.endIndex else { continue }
+            if String(pair[..<equals]).trimmingCharacters(in: .whitespaces) == name {
+                let value = String(pair[pair.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+                let scalars = value.unicodeScalars
+                if scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" { return String(scalars.dropFirst().dropLast()) }
                 return value
             }
         }

@@ -267,7 +267,12 @@ struct ImportPHP: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: definesFile) else {
             throw CommandError("cannot read \(definesFile)")
         }
-        let text = try LegacyDefines.configuration(from: String(decoding: data, as: UTF8.self), source: definesFile)
+        let text: String
+        do {
+            text = try LegacyDefines.configuration(from: String(decoding: data, as: UTF8.self), source: definesFile)
+        } catch {
+            throw CommandError(error.description)
+        }
         guard let output else {
             print(text, terminator: "")
             return
@@ -278,38 +283,5 @@ struct ImportPHP: ParsableCommand {
         handle.write(Data(text.utf8))
         try handle.close()
         FileHandle.standardError.write(Data("wrote \(output)\n".utf8))
-    }
-}
-
-/// The constants of the legacy script's `defines.php`, as configuration lines.
-enum LegacyDefines {
-    static func configuration(from php: String, source: String) throws -> String {
-        let pattern = #"define\s*\(\s*['"]([A-Za-z0-9_]+)['"]\s*,\s*['"]([^'"]*)['"]\s*\)"#
-        let regex = try NSRegularExpression(pattern: pattern)
-        var found: [String: String] = [:]
-        for match in regex.matches(in: php, range: NSRange(php.startIndex..., in: php)) {
-            guard let name = Range(match.range(at: 1), in: php), let value = Range(match.range(at: 2), in: php) else { continue }
-            let constant = php[name].uppercased()
-            let key: String? =
-                if constant.contains("SECRET") { "INSTAGRAM_APP_SECRET" }
-                else if constant.contains("REDIRECT") { "INSTAGRAM_REDIRECT_URI" }
-                else if constant.hasSuffix("APP_ID") || constant.hasSuffix("CLIENT_ID") { "INSTAGRAM_APP_ID" }
-                else { nil }
-            if let key, found[key] == nil { found[key] = String(php[value]) }
-        }
-        let missing = ["INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI"].filter { found[$0] == nil }
-        guard missing.isEmpty else {
-            throw CommandError("\(source) defines no \(missing.joined(separator: ", ")) (looked for define('…APP_ID'|'…SECRET'|'…REDIRECT…', '…'))")
-        }
-        return """
-            # instagram-auth configuration, from \(source).
-            # The PHP script used the Basic Display API, which Instagram switched off in December 2024.
-            # Move the app to "Instagram API with Instagram Login" and put its Instagram app id and
-            # secret here; INSTAGRAM_API=basic-display keeps the legacy requests instead.
-            INSTAGRAM_APP_ID=\(found["INSTAGRAM_APP_ID"]!)
-            INSTAGRAM_APP_SECRET=\(found["INSTAGRAM_APP_SECRET"]!)
-            INSTAGRAM_REDIRECT_URI=\(found["INSTAGRAM_REDIRECT_URI"]!)
-
-            """
     }
 }

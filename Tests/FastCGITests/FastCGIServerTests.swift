@@ -243,6 +243,34 @@ struct MessageTests {
         #expect(!Request(params: [:]).isHTTPS)
     }
 
+    @Test func twoSpellingsOfOneHeaderGiveOneRequest() {
+        let names = ["HTTP_x-a", "HTTP_X_A", "HTTP_X-A", "HTTP_Y"]
+        var forward: [String: String] = [:]
+        for name in names { forward[name] = name }
+        var backward: [String: String] = [:]
+        backward.reserveCapacity(64)
+        for name in names.reversed() { backward[name] = name }
+        #expect(Request(params: forward).headers == ["x-a": "HTTP_X_A", "y": "HTTP_Y"])
+        #expect(Request(params: backward) == Request(params: forward))
+    }
+
+    @Test func paramsSplitAtTheFirstEquals() {
+        let params = FastCGIServer.params(["QUERY_STRING=a=b", "NAME=\u{301}value", "NOEQUALS", "=x"])
+        #expect(params == ["QUERY_STRING": "a=b", "NAME": "\u{301}value", "": "x"])
+    }
+
+    @Test func declaredBodyLength() throws {
+        #expect(try FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": " 12 "], maxBodyBytes: 64).get() == 12)
+        #expect(try FastCGIServer.bodyLength(declaredIn: [:], maxBodyBytes: 64).get() == 0)
+        for (length, status) in [("-1", 400), ("65", 413)] {
+            guard case .failure(let refusal) = FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": length], maxBodyBytes: 64) else {
+                Issue.record("CONTENT_LENGTH \(length) accepted")
+                continue
+            }
+            #expect(refusal.response.status == status)
+        }
+    }
+
     @Test func serializedResponseCannotBeSplitByAHeaderValue() {
         let response = Response(status: 303, headers: [("Location", "/x\r\nSet-Cookie: evil=1")], body: Array("hi".utf8))
         let text = String(decoding: response.serialized(), as: UTF8.self)

@@ -91,6 +91,12 @@ struct LinkTests {
         #expect(decoded.map { "\($0.0)=\($0.1)" } == ["a=1 2", "b=%ZZ", "c=", "=x", "d=€", "e=%"])
     }
 
+    @Test func separatorsJoinedIntoACharacterStillSeparate() {
+        // A combining mark after '&' or '=', or a prepended sign (U+0600) before '&', makes one character with it.
+        let decoded = FormEncoding.decode("a=1&\u{301}b=2&c=\u{301}3&d=\u{600}&code=x")
+        #expect(decoded.map { "\($0.0)=\($0.1)" } == ["a=1", "\u{301}b=2", "c=\u{301}3", "d=\u{600}", "code=x"])
+    }
+
     let credentials = AppCredentials(appID: "123", appSecret: "s", redirectURI: "https://example.com/instagram/")
 
     @Test func instagramLoginLink() {

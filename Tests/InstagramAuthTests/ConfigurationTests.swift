@@ -121,6 +121,31 @@ struct ConfigurationTests {
         #expect(viaEnvironment.httpTimeoutSeconds == 5)
     }
 
+    @Test func fileWithWindowsLineEnds() throws {
+        let text = "# saved with CRLF\r\nINSTAGRAM_APP_ID=999\r\nINSTAGRAM_APP_SECRET=\"s\"\r\n\r\nINSTAGRAM_REDIRECT_URI=https://example.com/cb\r\n"
+        #expect(try ConfigurationFile.parse(text, name: "crlf") == [
+            "INSTAGRAM_APP_ID": "999", "INSTAGRAM_APP_SECRET": "s", "INSTAGRAM_REDIRECT_URI": "https://example.com/cb",
+        ])
+        #expect(try Configuration.load(environment: [:], configFile: temporaryFile(text)).credentials.appID == "999")
+    }
+
+    @Test func fileMarksJoinedIntoACharacterStillCount() throws {
+        // A combining mark after '=', '#' or a quote makes one character with it.
+        let text = "INSTAGRAM_APP_SECRET=\u{301}s\n#\u{301} comment\nINSTAGRAM_APP_ID=\"\u{301}1\"\n"
+        #expect(try ConfigurationFile.parse(text, name: "marks") == ["INSTAGRAM_APP_SECRET": "\u{301}s", "INSTAGRAM_APP_ID": "\u{301}1"])
+    }
+
+    @Test func cookiePathIsTheRedirectPathAsBrowsersRequestIt() throws {
+        var environment = minimal
+        for (uri, path) in [
+            ("https://example.com/my%20page/", "/my%20page/"), ("https://example.com/über/", "/%C3%BCber/"),
+            ("https://example.com/app/insta;gram/", "/app/"), ("https://example.com", "/"),
+        ] {
+            environment["INSTAGRAM_REDIRECT_URI"] = uri
+            #expect(try Configuration.load(environment: environment).redirectPath == path, "\(uri)")
+        }
+    }
+
     @Test func fileWithATypoOrABadLineIsRefused() throws {
         let typo = try temporaryFile("INSTAGRAM_APP_SECERT=x\n")
         #expect(refusal(minimal, file: typo)?.key == "INSTAGRAM_APP_SECERT")
@@ -176,6 +201,10 @@ struct StateTests {
         var parts = state.split(separator: ".").map(String.init)
         parts[1] = String(Int(parts[1])! + 1000)
         #expect(signer.verify(parts.joined(separator: "."), browser: browser) == .forged)
+        // The MAC's last character carries two unused bits: another spelling of the same bytes is not the state issued.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = alphabet.firstIndex(of: state.last!)!
+        #expect(signer.verify(String(state.dropLast()) + String(alphabet[last ^ 1]), browser: browser, now: now) == .forged)
         let otherKey = StateSigner(key: Array("another-key-another-key-another-".utf8))
         #expect(otherKey.verify(state, browser: browser) == .forged)
         #expect(signer.verify(state, browser: browser, now: now + 601) == .expired)
@@ -188,6 +217,9 @@ struct StateTests {
         #expect(CookieHeader.value(named: "b", in: "ab=1;b=\"q\"") == "q")
         #expect(CookieHeader.value(named: "b", in: "a=1") == nil)
         #expect(CookieHeader.value(named: "b", in: nil) == nil)
+        #expect(CookieHeader.value(named: "b", in: "a=\u{600}; b=2") == "2", "U+0600 joins the ';' after it into one character")
+        #expect(CookieHeader.value(named: "b", in: "=b=1; b=2") == "2", "a cookie without a name is not b")
+        #expect(CookieHeader.value(named: "b", in: "b=; b=2") == "2")
         #expect(BrowserCookie.isWellFormed(browser))
         #expect(!BrowserCookie.isWellFormed("short"))
         #expect(!BrowserCookie.isWellFormed(String(repeating: "<", count: 32)))
