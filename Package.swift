@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "instagram-auth", targets: ["instagram-auth"]),
         .executable(name: "instagram-emulator", targets: ["instagram-emulator"]),
+        .executable(name: "instagram-auth-fuzz", targets: ["instagram-auth-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
@@ -74,12 +75,27 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz targets for every parser; scripts/fuzz builds the runner with libFuzzer, a plain build replays files.
+        .systemLibrary(name: "CLibFuzzer"),
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "FastCGI",
+                "FastCGIProbe",
+                "InstagramAPI",
+                "InstagramAuth",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "instagram-auth-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
         // A raw FastCGI client for the tests and the benchmark.
         .target(name: "FastCGIProbe"),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
         .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator"]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

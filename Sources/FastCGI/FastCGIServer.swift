@@ -300,7 +300,8 @@ public final class FastCGIServer: @unchecked Sendable {
 
     /// How many body bytes to read: the declared `CONTENT_LENGTH`, or the answer for one that is refused.
     public static func bodyLength(declaredIn params: [String: String], maxBodyBytes: Int) -> Result<Int, Failure> {
-        let declared = params["CONTENT_LENGTH"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+        let text = params["CONTENT_LENGTH"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        let declared = text.isEmpty ? 0 : Int(text) ?? -1
         guard declared >= 0 else { return .failure(Failure(Response.plain(400, "Malformed Content-Length.\n"))) }
         guard declared <= maxBodyBytes else {
             return .failure(Failure(Response.plain(413, "The request body is too large.\n")))

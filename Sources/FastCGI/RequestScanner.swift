@@ -46,6 +46,14 @@ public struct RequestScanner: Sendable {
         public var stdinBytes: Int
         public var stdinComplete: Bool
         public var trailing: Bool
+
+        public init(requestID: UInt16, keepConnection: Bool, stdinBytes: Int, stdinComplete: Bool, trailing: Bool) {
+            self.requestID = requestID
+            self.keepConnection = keepConnection
+            self.stdinBytes = stdinBytes
+            self.stdinComplete = stdinComplete
+            self.trailing = trailing
+        }
     }
 
     static let version: UInt8 = 1

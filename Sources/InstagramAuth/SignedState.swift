@@ -97,6 +97,12 @@ public struct BrowserCookie: Sendable {
     public let secure: Bool
     public let maxAgeSeconds: Int
 
+    public init(path: String, secure: Bool, maxAgeSeconds: Int) {
+        self.path = path
+        self.secure = secure
+        self.maxAgeSeconds = maxAgeSeconds
+    }
+
     /// A fresh, random browser id.
     public static func newValue() -> String { Base64URL.encode(RandomBytes.make(24)) }
 
