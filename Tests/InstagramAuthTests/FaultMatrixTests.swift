@@ -16,7 +16,9 @@ struct FaultMatrixTests {
     /// `INSTAGRAM_HTTP_TIMEOUT` in every cell.
     static let timeout: Duration = .seconds(1)
     /// What a cell may take beyond the timeout: the other calls, SQLite, a loaded machine. A bound, not a benchmark.
-    static let margin: Duration = .seconds(2)
+    /// Under a sanitizer (scripts/sanitize) everything runs several times slower.
+    static let margin: Duration =
+        ProcessInfo.processInfo.environment.keys.contains { $0.hasSuffix("SAN_OPTIONS") } ? .seconds(8) : .seconds(2)
 
     enum Fault: String, CaseIterable, CustomTestStringConvertible, Sendable {
         /// No answer at all.
