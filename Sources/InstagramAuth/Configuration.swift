@@ -147,7 +147,7 @@ public struct Configuration: Sendable {
 
         if let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") {
             let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map {
-                ($0.hasPrefix("@") ? String($0.dropFirst()) : String($0)).lowercased()
+                String($0.drop(while: { $0 == "@" })).lowercased()
             }.filter { !$0.isEmpty }
             guard !names.isEmpty else {
                 throw ConfigurationError("INSTAGRAM_AUTH_ALLOWED_USERS", "names nobody; leave it unset to allow anyone")
