@@ -22,15 +22,6 @@ func secondsUntilClosed(_ fd: Int32, within limit: Double = 5) -> Double? {
     }
 }
 
-/// Writes what it can; a server that closes early makes the rest fail, which is fine here.
-func send(_ fd: Int32, _ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written <= 0 { return }
-        offset += written
-    }
-}
 
 
 /// What a broken or hostile client does to the live socket; the responder must keep answering.
@@ -44,7 +35,7 @@ struct AbuseTests {
             func attempt(_ name: String, _ bytes: [UInt8], halfClose: Bool = false) throws {
                 let fd = try FastCGIClient.connect(socket)
                 defer { close(fd) }
-                Thread { send(fd, bytes) }.start()
+                Thread { try? FastCGIClient.writeAll(fd, bytes) }.start()
                 if halfClose {
                     Thread.sleep(forTimeInterval: 0.05)
                     shutdown(fd, Int32(SHUT_WR))
@@ -88,7 +79,7 @@ struct AbuseTests {
             let partial = Array(FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"]).prefix(30))
             for index in 0..<400 {
                 let fd = try FastCGIClient.connect(socket)
-                if index % 4 == 0 { send(fd, Array(partial.prefix(index % 29 + 1))) }
+                if index % 4 == 0 { try? FastCGIClient.writeAll(fd, Array(partial.prefix(index % 29 + 1))) }
                 idle.append(fd)
             }
             let start = Date()
@@ -112,7 +103,7 @@ struct AbuseTests {
             defer { close(quiet) }
             let dribble = try FastCGIClient.connect(socket)
             defer { close(dribble) }
-            send(dribble, Array(FastCGIClient.encode(params: ["A": "b"]).prefix(5)))
+            try? FastCGIClient.writeAll(dribble, Array(FastCGIClient.encode(params: ["A": "b"]).prefix(5)))
             return (secondsUntilClosed(quiet), secondsUntilClosed(dribble))
         }
         let counts = running.server.counts
@@ -130,7 +121,7 @@ struct AbuseTests {
             defer { close(fd) }
             let whole = FastCGIClient.encode(params: ["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "10"], body: Array("0123456789".utf8))
             // Everything up to the body's last record: the params and no body.
-            send(fd, Array(whole.prefix(whole.count - 8 - 24)))
+            try? FastCGIClient.writeAll(fd, Array(whole.prefix(whole.count - 8 - 24)))
             return try FastCGIClient.readReply(fd)
         }
         #expect(try await running.stopOffPool())
@@ -148,7 +139,7 @@ struct AbuseTests {
                 Thread {
                     defer { group.leave() }
                     guard let fd = try? FastCGIClient.connect(socket) else { return }
-                    send(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "big=4000000"]))
+                    try? FastCGIClient.writeAll(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "big=4000000"]))
                     var some = [UInt8](repeating: 0, count: 100)
                     _ = read(fd, &some, some.count)
                     close(fd)
@@ -172,16 +163,16 @@ struct AbuseTests {
         let (first, second, fresh, elapsed) = try await offPool { () -> (Int, String, Int, Double) in
             let kept = try FastCGIClient.connect(socket)
             defer { close(kept) }
-            send(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "one"], keepConnection: true))
+            try? FastCGIClient.writeAll(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "one"], keepConnection: true))
             let first = try FastCGIClient.readReply(kept)
-            send(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "two"], keepConnection: true, id: 2))
+            try? FastCGIClient.writeAll(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "two"], keepConnection: true, id: 2))
             let second = try FastCGIClient.readReply(kept)
             // More kept, idle connections than workers.
             var idle: [Int32] = []
             defer { idle.forEach { close($0) } }
             for index in 0..<5 {
                 let fd = try FastCGIClient.connect(socket)
-                send(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "k\(index)"], keepConnection: true))
+                try? FastCGIClient.writeAll(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "k\(index)"], keepConnection: true))
                 _ = try FastCGIClient.readReply(fd)
                 idle.append(fd)
             }
@@ -209,7 +200,7 @@ struct AbuseTests {
             defer { close(fd) }
             // FCGI_GET_VALUES asking for FCGI_MPXS_CONNS.
             let query = FastCGIClient.length(15) + FastCGIClient.length(0) + Array("FCGI_MPXS_CONNS".utf8)
-            send(fd, FastCGIClient.record(type: 9, content: query, id: 0) + FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "m"]))
+            try? FastCGIClient.writeAll(fd, FastCGIClient.record(type: 9, content: query, id: 0) + FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "m"]))
             let header = try FastCGIClient.readExactly(fd, 8)
             _ = try FastCGIClient.readExactly(fd, (Int(header[4]) << 8 | Int(header[5])) + Int(header[6]))
             return ([header[1]], try FastCGIClient.readReply(fd))

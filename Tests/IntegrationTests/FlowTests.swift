@@ -310,23 +310,7 @@ struct FlowTests {
 @Suite("The binary")
 struct BinaryTests {
     func run(_ arguments: [String], environment: [String: String], input: String = "") throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
-        process.arguments = arguments
-        process.environment = Paths.childEnvironment(environment)
-        let out = Pipe()
-        let err = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        try runToEnd(try Paths.product("instagram-auth"), arguments, environment: environment, input: input)
     }
 
     let configured = [

@@ -69,6 +69,16 @@ func authorizedVisitors(_ stack: Stack, count: Int) async throws -> [(browser: B
     return visitors
 }
 
+/// The visitors all come back from Instagram at once; the status each callback answered (-1: no answer).
+func returnFromInstagram(_ stack: Stack, _ visitors: [(browser: Browser, callback: String)]) async -> [Int] {
+    await withTaskGroup(of: Int.self) { group in
+        for visitor in visitors {
+            group.addTask { (try? await stack.request(visitor.callback, browser: visitor.browser, follow: false).status) ?? -1 }
+        }
+        return await group.reduce(into: []) { $0.append($1) }
+    }
+}
+
 /// Loads the page from `loops` visitors at once until `until` says stop; returns every status.
 func loadPages(_ stack: Stack, loops: Int, until done: @escaping @Sendable () -> Bool) async -> [Int] {
     await withTaskGroup(of: [Int].self) { group in
@@ -112,12 +122,7 @@ struct LoadTests {
                     let visitors = try await authorizedVisitors(stack, count: 32)
                     try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=2000&path=/oauth/access_token")
                     async let run = offPool { try LoadRun.ab(url, requests: size, concurrency: 16) }
-                    callbackStatuses = await withTaskGroup(of: Int.self) { group in
-                        for visitor in visitors {
-                            group.addTask { (try? await stack.request(visitor.callback, browser: visitor.browser, follow: false).status) ?? -1 }
-                        }
-                        return await group.reduce(into: []) { $0.append($1) }
-                    }
+                    callbackStatuses = await returnFromInstagram(stack, visitors)
                     rows.append((rows.count * size + size, try await run, residentKiB(pid)))
                     try await stack.emulatorControl("/_emulator/fault?mode=none")
                 } else {
@@ -201,34 +206,26 @@ struct LoadTests {
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             return fd
         }
-        func push(_ fd: Int32, _ bytes: [UInt8]) {
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
         let huge = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)])
         for _ in 0..<50 {
             let fd = try connect()
-            push(fd, huge)
+            try? FastCGIClient.writeAll(fd, huge)
             close(fd)
         }
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<200 {
             let fd = try connect()
-            push(fd, (0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            try? FastCGIClient.writeAll(fd, (0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) })
             close(fd)
         }
         for index in 0..<400 {
             let fd = try connect()
-            if index >= 300 { push(fd, Array(request.prefix(index % 20 + 1))) }
+            if index >= 300 { try? FastCGIClient.writeAll(fd, Array(request.prefix(index % 20 + 1))) }
             open.append(fd)
         }
         for _ in 0..<50 {
             let fd = try connect()
-            push(fd, request)
+            try? FastCGIClient.writeAll(fd, request)
             close(fd)
         }
     }
@@ -242,12 +239,7 @@ struct LoadTests {
             try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
             let done = Flag()
             async let pageStatuses = loadPages(stack, loops: 6) { done.isRaised }
-            async let callbacks = withTaskGroup(of: Int.self) { group in
-                for visitor in visitors {
-                    group.addTask { (try? await stack.request(visitor.callback, browser: visitor.browser, follow: false).status) ?? -1 }
-                }
-                return await group.reduce(into: [Int]()) { $0.append($1) }
-            }
+            async let callbacks = returnFromInstagram(stack, visitors)
             try await Task.sleep(for: .milliseconds(300))
             let oldStatus = try await stack.restartResponder()
             try await Task.sleep(for: .milliseconds(1500))
@@ -272,12 +264,7 @@ struct LoadTests {
             try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
             let done = Flag()
             async let pageStatuses = loadPages(stack, loops: 6) { done.isRaised }
-            async let callbacks = withTaskGroup(of: Int.self) { group in
-                for visitor in visitors {
-                    group.addTask { (try? await stack.request(visitor.callback, browser: visitor.browser, follow: false).status) ?? -1 }
-                }
-                return await group.reduce(into: [Int]()) { $0.append($1) }
-            }
+            async let callbacks = returnFromInstagram(stack, visitors)
             try await Task.sleep(for: .milliseconds(300))
             let status = await stack.terminateResponder()
             try await Task.sleep(for: .milliseconds(300))

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FastCGIProbe
 import Foundation
 import NIOCore
 import NIOFoundationCompat
@@ -332,12 +333,7 @@ final class Stack: @unchecked Sendable {
 
     static func listeningUnixSocket(at path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)
-            raw[path.utf8.count] = 0
-        }
+        var address = FastCGIClient.unixAddress(path)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -472,19 +468,7 @@ final class Stack: @unchecked Sendable {
 
     /// Runs `instagram-auth` with this stack's configuration, as cron or a script would.
     func command(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Paths.product("instagram-auth"))
-        process.arguments = arguments + ["--config", configPath]
-        process.environment = Paths.childEnvironment([:])
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let result = (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        let result = try runToEnd(try Paths.product("instagram-auth"), arguments + ["--config", configPath], environment: [:])
         saw(result.2)
         if arguments.first != "token" { saw(result.1) }
         return result
@@ -530,6 +514,29 @@ final class Stack: @unchecked Sendable {
     static func percent(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ""
     }
+}
+
+/// Runs a program to its end with `input` on stdin; its exit status, stdout and stderr.
+func runToEnd(
+    _ executable: String, _ arguments: [String], environment: [String: String], input: String = ""
+) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = Paths.childEnvironment(environment)
+    let out = Pipe()
+    let err = Pipe()
+    let stdin = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = stdin
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
 }
 
 /// Runs `body` against a fresh stack, then checks secrets hygiene: the app secret and the state
