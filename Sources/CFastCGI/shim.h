@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 /* epoll_event is packed on x86-64: keep its layout on the C side. */
 static inline int ia_epoll_set(int ep, int op, int fd, uint32_t events, uint64_t token) {
@@ -30,6 +31,19 @@ static inline int ia_epoll_wait(int ep, uint64_t *tokens, uint32_t *events, int 
 static inline int ia_readable_bytes(int fd) {
     int count = 0;
     if (ioctl(fd, FIONREAD, &count) != 0) return -1;
+    return count;
+}
+
+/* accept4(2) with SOCK_CLOEXEC: glibc declares it only under _GNU_SOURCE. */
+int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+static inline int ia_accept_cloexec(int fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(fd, address, length, 02000000 /* SOCK_CLOEXEC */);
+}
+
+/* Bytes written to a socket and not yet taken by the peer (SIOCOUTQ, as TIOCOUTQ). */
+static inline int ia_unsent_bytes(int fd) {
+    int count = 0;
+    if (ioctl(fd, TIOCOUTQ, &count) != 0) return -1;
     return count;
 }
 #endif

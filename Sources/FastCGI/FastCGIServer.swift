@@ -78,6 +78,8 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Connections coming back to the event thread after their answer.
     private var returned: [(fd: Int32, keep: Bool)] = []
     private var closedElsewhere = 0
+    /// The event thread stopped accepting (too many connections, or out of descriptors).
+    private var acceptPaused = false
 
     private let epoll: Int32
     private let wake: Int32
@@ -128,8 +130,8 @@ public final class FastCGIServer: @unchecked Sendable {
         logger.info(
             "stopped",
             metadata: [
-                "answered": "\(final.answered)", "timed_out": "\(final.timedOut)", "malformed": "\(final.malformed)",
-                "too_large": "\(final.tooLarge)",
+                "answered": "\(final.answered)", "connections": "\(final.accepted)", "reused": "\(final.reused)",
+                "timed_out": "\(final.timedOut)", "malformed": "\(final.malformed)", "too_large": "\(final.tooLarge)",
             ])
     }
 
@@ -156,10 +158,18 @@ public final class FastCGIServer: @unchecked Sendable {
         signalEventLoop()
     }
 
-    /// Tells the event thread a connection it handed over is gone.
+    /// Tells the event thread a connection it handed over is gone. It is woken only when it waits
+    /// for that (accepting is paused, or it is stopping); otherwise it counts the close when it next wakes.
     private func closed() {
-        lock.withLock { closedElsewhere += 1 }
-        signalEventLoop()
+        let wake = lock.withLock {
+            closedElsewhere += 1
+            return acceptPaused || stopping
+        }
+        if wake { signalEventLoop() }
+    }
+
+    fileprivate func setAcceptPaused(_ paused: Bool) {
+        lock.withLock { acceptPaused = paused }
     }
 
     fileprivate func takeReturns() -> (returned: [(fd: Int32, keep: Bool)], closed: Int) {
@@ -197,15 +207,28 @@ public final class FastCGIServer: @unchecked Sendable {
             let connection = Connection(request: request, ready: handoff.ready)
             switch parsed {
             case .success(let incoming):
-                Task { [responder, writers] in
-                    let response = await responder.respond(to: incoming)
-                    writers.async {
-                        self.finish(connection, with: response, includeBody: incoming.method != "HEAD", bodyRead: true)
-                    }
+                let includeBody = incoming.method != "HEAD"
+                // A page that needs no waiting is answered on this thread: no hop to a task.
+                if let response = responder.immediateResponse(to: incoming) {
+                    deliver(connection, response, includeBody: includeBody)
+                    continue
+                }
+                Task { [responder] in
+                    self.deliver(connection, await responder.respond(to: incoming), includeBody: includeBody)
                 }
             case .failure(let answer):
                 writers.async { self.finish(connection, with: answer.response, includeBody: true, bodyRead: false) }
             }
+        }
+    }
+
+    /// Writes the answer from the calling thread when it fits in the connection's send buffer, so the
+    /// write cannot block; otherwise a writer thread waits for the web server to take it.
+    private func deliver(_ connection: Connection, _ response: Response, includeBody: Bool) {
+        if Self.hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048) {
+            finish(connection, with: response, includeBody: includeBody, bodyRead: true)
+        } else {
+            writers.async { self.finish(connection, with: response, includeBody: includeBody, bodyRead: true) }
         }
     }
 
@@ -245,7 +268,22 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         let ready = connection.ready
         let reusable = bodyRead && ready.keepConnection && ready.stdinComplete && !ready.trailing
+        if !reusable && ia_readable_bytes(fd) == 0 {
+            // Nothing left to read: close here, without a trip through the event thread.
+            close(fd)
+            closed()
+            return
+        }
         giveBack(fd, keep: reusable)
+    }
+
+    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare.
+    static func hasRoom(_ fd: Int32, for bytes: Int) -> Bool {
+        var size: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 else { return false }
+        let queued = ia_unsent_bytes(fd)
+        return queued >= 0 && Int(size) - Int(queued) >= 2 * bytes
     }
 
     /// Copies params and the body that has arrived out of libfcgi's memory, or says why the
@@ -253,14 +291,13 @@ public final class FastCGIServer: @unchecked Sendable {
     static func read(
         _ request: UnsafeMutablePointer<FCGX_Request>, maxBodyBytes: Int, arrived: RequestScanner.Ready
     ) -> Result<Request, Failure> {
-        var strings: [String] = []
+        var params: [String: String] = [:]
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
-                strings.append(String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self))
+                Self.addParam(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), to: &params)
                 entry += 1
             }
         }
-        let params = Self.params(strings)
         let declared: Int
         switch Self.bodyLength(declaredIn: params, maxBodyBytes: maxBodyBytes) {
         case .success(let length): declared = length
@@ -290,12 +327,17 @@ public final class FastCGIServer: @unchecked Sendable {
     public static func params(_ strings: [String]) -> [String: String] {
         var params: [String: String] = [:]
         for pair in strings {
-            let scalars = pair.unicodeScalars
-            if let equals = scalars.firstIndex(of: "=") {
-                params[String(scalars[..<equals])] = String(scalars[scalars.index(after: equals)...])
-            }
+            var pair = pair
+            pair.withUTF8 { addParam(UnsafeRawBufferPointer($0), to: &params) }
         }
         return params
+    }
+
+    /// One `NAME=value` string, split at its first '=' byte: in UTF-8 that is the first '=' scalar,
+    /// as no other character's encoding contains the byte.
+    static func addParam(_ bytes: UnsafeRawBufferPointer, to params: inout [String: String]) {
+        guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { return }
+        params[String(decoding: bytes[..<equals], as: UTF8.self)] = String(decoding: bytes[(equals + 1)...], as: UTF8.self)
     }
 
     /// How many body bytes to read: the declared `CONTENT_LENGTH`, or the answer for one that is refused.
@@ -409,6 +451,7 @@ public final class FastCGIServer: @unchecked Sendable {
         func setListening(_ on: Bool) {
             guard listenerOpen, on != listening else { return }
             listening = on
+            server.setAcceptPaused(!on)
             if on {
                 ia_epoll_set(server.epoll, EPOLL_CTL_ADD, server.listener.fd, EPOLLIN.rawValue, Self.listenerToken)
             } else {
@@ -422,7 +465,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let fd = withUnsafeMutablePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        accept(server.listener.fd, $0, &length)
+                        ia_accept_cloexec(server.listener.fd, $0, &length)
                     }
                 }
                 guard fd >= 0 else {
@@ -433,7 +476,6 @@ public final class FastCGIServer: @unchecked Sendable {
                     setListening(false)
                     return
                 }
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
                 if address.ss_family == sa_family_t(AF_INET) {
                     let peer = withUnsafePointer(to: &address) {
                         $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
@@ -452,6 +494,13 @@ public final class FastCGIServer: @unchecked Sendable {
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
                 held += 1
                 server.count { $0.accepted += 1 }
+                // Web servers send the request as soon as they connect: when it is all there already,
+                // hand it over without watching the connection first.
+                let got = recv(fd, peek.baseAddress, peek.count, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+                if got > 0, case .ready(let ready) = server.scanner.scan(UnsafeRawBufferPointer(rebasing: peek[0..<got])) {
+                    server.handoffs.put(Handoff(fd: fd, ready: ready))
+                    continue
+                }
                 watch(fd, .arriving(need: 8, deadline: now() + options.requestTimeout, bodyDeadline: nil, partial: nil))
             }
             setListening(false)

@@ -32,8 +32,8 @@ public struct Request: Sendable, Equatable {
         // Params in a fixed order, so that two spellings of one header (HTTP_X_A, HTTP_x-a) give the same
         // request whatever order the dictionary holds them in: the web servers' own upper-case spelling wins.
         for name in params.keys.sorted() where name.hasPrefix("HTTP_") {
-            let header = name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")
-            let isServerSpelling = name == name.uppercased() && !name.contains("-")
+            let header = Self.headerName(param: name)
+            let isServerSpelling = Self.isServerSpelling(name)
             if headers[header] == nil || isServerSpelling { headers[header] = params[name] }
         }
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
@@ -46,6 +46,25 @@ public struct Request: Sendable, Equatable {
             remoteAddress: params["REMOTE_ADDR"] ?? "",
             body: body
         )
+    }
+}
+
+extension Request {
+    /// `HTTP_X_FORWARDED_FOR` → `x-forwarded-for`.
+    static func headerName(param name: String) -> String {
+        let rest = name.utf8.dropFirst(5)
+        guard rest.allSatisfy({ $0 < 0x80 }) else {
+            return name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")
+        }
+        return String(decoding: rest.map { byte in
+            byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+        }, as: UTF8.self)
+    }
+
+    /// The web servers' own spelling of a header param: upper case, `_` for `-`.
+    static func isServerSpelling(_ name: String) -> Bool {
+        guard name.utf8.allSatisfy({ $0 < 0x80 }) else { return name == name.uppercased() && !name.contains("-") }
+        return !name.utf8.contains { ($0 >= 0x61 && $0 <= 0x7A) || $0 == UInt8(ascii: "-") }
     }
 }
 
@@ -73,22 +92,35 @@ public struct Response: Sendable, Equatable {
     /// The CGI/FastCGI wire form: `Status:` line, headers, a blank line, then the body
     /// (left out when `includeBody` is false, as for HEAD).
     public func serialized(includeBody: Bool = true) -> [UInt8] {
-        var head = "Status: \(status) \(Response.reason(for: status))\r\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + (includeBody ? body.count : 0))
+        bytes += "Status: \(status) \(Response.reason(for: status))\r\n".utf8
+        var hasLength = false
         for header in headers {
-            head += "\(Response.clean(header.name)): \(Response.clean(header.value))\r\n"
+            Response.appendClean(header.name, to: &bytes)
+            bytes += ": ".utf8
+            Response.appendClean(header.value, to: &bytes)
+            bytes += "\r\n".utf8
+            hasLength = hasLength || Response.isContentLength(header.name)
         }
-        if !headers.contains(where: { $0.name.lowercased() == "content-length" }) {
-            head += "Content-Length: \(body.count)\r\n"
-        }
-        head += "\r\n"
-        var bytes = Array(head.utf8)
+        if !hasLength { bytes += "Content-Length: \(body.count)\r\n".utf8 }
+        bytes += "\r\n".utf8
         if includeBody { bytes += body }
         return bytes
     }
 
     /// Header names and values never carry a line break: one would split the response.
-    private static func clean(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" })
+    /// (CR, LF and NUL are single bytes in UTF-8, never part of another character's encoding.)
+    private static func appendClean(_ text: String, to bytes: inout [UInt8]) {
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { return bytes += utf8 }
+        for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { bytes.append(byte) }
+    }
+
+    private static func isContentLength(_ name: String) -> Bool {
+        let expected = "content-length".utf8
+        guard name.utf8.count == expected.count else { return false }
+        return zip(name.utf8, expected).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == b }
     }
 
     public static func reason(for status: Int) -> String {
@@ -114,4 +146,11 @@ public struct Response: Sendable, Equatable {
 /// What turns a request into a response. The transport calls it from many tasks at once.
 public protocol Responder: Sendable {
     func respond(to request: Request) async -> Response
+    /// The answer, when it needs no waiting (nothing to ask another server or a database), computed on
+    /// the calling thread; nil sends the request to `respond(to:)`. Must agree with `respond(to:)`.
+    func immediateResponse(to request: Request) -> Response?
+}
+
+extension Responder {
+    public func immediateResponse(to request: Request) -> Response? { nil }
 }

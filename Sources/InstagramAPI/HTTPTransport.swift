@@ -73,45 +73,28 @@ public final class AsyncHTTPTransport: HTTPTransport {
     }
 
     public func send(_ request: OutgoingRequest) async throws(InstagramError) -> IncomingReply {
-        var outgoing = HTTPClientRequest(url: request.url)
-        outgoing.method = request.method == .post ? .POST : .GET
-        outgoing.headers.add(name: "Accept", value: "application/json")
-        outgoing.headers.add(name: "User-Agent", value: "instagram-auth")
-        if let form = request.form {
-            outgoing.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            outgoing.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+        let outgoing: HTTPClient.Request
+        do {
+            var headers = HTTPHeaders([("Accept", "application/json"), ("User-Agent", "instagram-auth")])
+            var body: HTTPClient.Body?
+            if let form = request.form {
+                headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                body = .string(FormEncoding.encode(form))
+            }
+            outgoing = try HTTPClient.Request(
+                url: request.url, method: request.method == .post ? .POST : .GET, headers: headers, body: body)
+        } catch {
+            throw classify(error)
         }
-        let client = self.client
-        let prepared = outgoing
-        let timeout = Duration.seconds(timeoutSeconds)
+        // The deadline of this (EventLoopFuture) API bounds the whole exchange — connecting, the head and
+        // every byte of the body — so an answer that trickles in forever times out too.
         let deadline = NIODeadline.now() + .seconds(Int64(timeoutSeconds))
-        let outcome: Result<IncomingReply, any Error> = await withTaskGroup(of: Result<IncomingReply, any Error>?.self) { group in
-            group.addTask {
-                do {
-                    let response = try await client.execute(prepared, deadline: deadline)
-                    let body = try await response.body.collect(upTo: Self.maxBodyBytes)
-                    return .success(IncomingReply(status: Int(response.status.code), body: Array(buffer: body)))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            group.addTask {
-                // AsyncHTTPClient's deadline ends when the head arrives, and its read timeout restarts with every
-                // byte: this bounds the whole answer, so one that trickles in forever times out too.
-                do {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                } catch {
-                    return .failure(error)
-                }
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? .failure(HTTPClientError.deadlineExceeded)
-        }
-        switch outcome {
-        case .success(let reply): return reply
-        case .failure(let error): throw classify(error)
+        let accumulator = ResponseAccumulator(request: outgoing, maxBodySize: Self.maxBodyBytes)
+        do {
+            let response = try await client.execute(request: outgoing, delegate: accumulator, deadline: deadline).get()
+            return IncomingReply(status: Int(response.status.code), body: response.body.map { Array(buffer: $0) } ?? [])
+        } catch {
+            throw classify(error)
         }
     }
 
@@ -124,7 +107,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
             if error == .remoteConnectionClosed { return .unreachable("the connection was closed before an answer came") }
             if error == .invalidURL || error == .emptyHost { return .unreachable("the configured URL is not usable") }
         }
-        if error is NIOTooManyBytesError {
+        if error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError {
             return .unexpectedResponse(status: 200, detail: "an answer larger than \(Self.maxBodyBytes) bytes")
         }
         if let reason = Self.tlsFailure(error) { return .tlsFailed(reason) }

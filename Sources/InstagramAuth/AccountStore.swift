@@ -110,7 +110,8 @@ public protocol AccountStore: Sendable {
     func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
 
     func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
-    func completeCallback(codeHash: String, outcome: CallbackOutcome, now: Date) async throws(StoreError)
+    /// Records the outcome of a claimed callback; with `account`, saves it (as `save`) in the same transaction.
+    func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError)
     /// Forgets a claim whose exchange failed before Instagram answered, so a retry may exchange the code.
     func releaseCallback(codeHash: String) async throws(StoreError)
     func callback(ticket: String) async throws(StoreError) -> CallbackRecord?

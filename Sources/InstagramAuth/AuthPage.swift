@@ -4,25 +4,17 @@ import Foundation
 import InstagramAPI
 import Logging
 
-/// The page at the redirect URI: the authorize link, the callback with a code, and the declined page.
-public struct AuthPage: Responder {
+/// The answers at the redirect URI that need neither Instagram nor the account store: the authorize
+/// link, the declined page, and a refused method. CGI mode answers these without opening either.
+public struct StartPage: Sendable {
     public let configuration: Configuration
-    private let client: InstagramClient
-    private let store: any AccountStore
     private let pages: Pages
     private let signer: StateSigner
     private let cookie: BrowserCookie
     private let logger: Logger
 
-    /// Codes longer than this are not Instagram's.
-    static let maxCodeLength = 2048
-
-    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
+    public init(configuration: Configuration, pages: Pages, logger: Logger) {
         self.configuration = configuration
-        self.store = store
-        self.client = InstagramClient(
-            profile: configuration.profile, credentials: configuration.credentials,
-            endpoints: configuration.endpoints, transport: transport)
         self.pages = pages
         self.signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
         self.cookie = BrowserCookie(
@@ -31,7 +23,8 @@ public struct AuthPage: Responder {
         self.logger = logger
     }
 
-    public func respond(to request: Request) async -> Response {
+    /// The page, or nil for a callback with a code or a result page (which `AuthPage` answers).
+    public func response(to request: Request) -> Response? {
         guard request.method == "GET" || request.method == "HEAD" else {
             var response = failure(
                 405, heading: "Method not allowed",
@@ -43,13 +36,19 @@ public struct AuthPage: Responder {
         if let error = query["error"], !error.isEmpty {
             return declined(query)
         }
-        if let rawCode = query["code"], !rawCode.isEmpty {
-            return await callback(rawCode: rawCode, query: query, request: request)
-        }
-        if let ticket = query["result"], !ticket.isEmpty {
-            return await result(ticket: ticket, request: request)
+        if query["code"].map({ !$0.isEmpty }) == true || query["result"].map({ !$0.isEmpty }) == true {
+            return nil
         }
         return authorize(request)
+    }
+
+    func failure(_ status: Int, heading: String, message: String, detail: String?, hint: String?) -> Response {
+        pages.render(
+            "error", status: status, title: heading,
+            values: [
+                "heading": heading, "message": message, "detail": detail ?? "", "hint": hint ?? "",
+                "startURL": configuration.credentials.redirectURI,
+            ])
     }
 
     // MARK: - The authorize link
@@ -63,7 +62,7 @@ public struct AuthPage: Responder {
             state: signer.issue(browser: browser))
         return pages.render(
             "authorize", status: 200, title: "Connect Instagram",
-            values: ["authorizeURL": link.url, "stateValidity": Self.duration(signer.lifetimeSeconds)],
+            values: ["authorizeURL": link.url, "stateValidity": AuthPage.duration(signer.lifetimeSeconds)],
             extraHeaders: [("Set-Cookie", cookie.header(value: browser))])
     }
 
@@ -71,10 +70,50 @@ public struct AuthPage: Responder {
 
     private func declined(_ query: Query) -> Response {
         let reason = query["error_description"] ?? query["error_reason"] ?? query["error"]
-        logger.info("authorization declined", metadata: ["error": "\(Self.clip(query["error"] ?? ""))"])
+        logger.info("authorization declined", metadata: ["error": "\(AuthPage.clip(query["error"] ?? ""))"])
         return pages.render(
             "declined", status: 200, title: "Instagram access not granted",
-            values: ["reason": Self.clip(reason ?? ""), "startURL": configuration.credentials.redirectURI])
+            values: ["reason": AuthPage.clip(reason ?? ""), "startURL": configuration.credentials.redirectURI])
+    }
+}
+
+/// The page at the redirect URI: the start page's answers, the callback with a code, and the result page.
+public struct AuthPage: Responder {
+    public let configuration: Configuration
+    private let start: StartPage
+    private let client: InstagramClient
+    private let store: any AccountStore
+    private let pages: Pages
+    private let signer: StateSigner
+    private let logger: Logger
+
+    /// Codes longer than this are not Instagram's.
+    static let maxCodeLength = 2048
+
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
+        self.configuration = configuration
+        self.start = StartPage(configuration: configuration, pages: pages, logger: logger)
+        self.store = store
+        self.client = InstagramClient(
+            profile: configuration.profile, credentials: configuration.credentials,
+            endpoints: configuration.endpoints, transport: transport)
+        self.pages = pages
+        self.signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
+        self.logger = logger
+    }
+
+    public func respond(to request: Request) async -> Response {
+        if let response = start.response(to: request) { return response }
+        let query = Query(request.query)
+        if let rawCode = query["code"], !rawCode.isEmpty {
+            return await callback(rawCode: rawCode, query: query, request: request)
+        }
+        return await result(ticket: query["result"] ?? "", request: request)
+    }
+
+    /// The start page's answers need neither Instagram nor the store: they are given at once.
+    public func immediateResponse(to request: Request) -> Response? {
+        start.response(to: request)
     }
 
     // MARK: - The callback
@@ -165,19 +204,25 @@ public struct AuthPage: Responder {
                 hint: "Nothing was stored. Reloading this page tries the same authorization again; if that fails, start again.")
         }
 
+        // The long-lived exchange and the profile lookup both take the new token: ask for them at once,
+        // so the visitor waits for one round trip to Instagram instead of two.
+        let client = client
+        async let longLived = Self.attempt { () async throws(InstagramError) in try await client.exchangeForLongLived(grant.accessToken) }
+        async let lookup = Self.attempt { () async throws(InstagramError) in try await client.profile(accessToken: grant.accessToken) }
         var token = grant.accessToken
         var isLongLived = false
         var expiresIn = 3600
-        do {
-            let long = try await client.exchangeForLongLived(grant.accessToken)
+        switch await longLived {
+        case .success(let long):
             (token, isLongLived, expiresIn) = (long.accessToken, true, long.expiresInSeconds)
-        } catch {
+        case .failure(let error):
             logger.warning("long-lived exchange failed; keeping the short-lived token", metadata: ["error": "\(error)"])
         }
         let profile: InstagramProfile
-        do {
-            profile = try await client.profile(accessToken: token)
-        } catch {
+        switch await lookup {
+        case .success(let found):
+            profile = found
+        case .failure(let error):
             // The code is spent, so a retry cannot reuse it; and an account whose name is unknown can be neither
             // checked against the allowed list nor found by it later. Store nothing, and say to start again.
             logger.warning("profile lookup failed; nothing stored", metadata: ["error": "\(error)"])
@@ -199,22 +244,27 @@ public struct AuthPage: Responder {
                     message: "The Instagram account \(name) is not on this site's list of allowed accounts, so it was not connected."))
         }
         let now = Date()
-        try await store.save(
-            Account(
-                userID: grant.userID, username: profile.username, accountType: profile.accountType, accessToken: token,
-                isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
-                permissions: grant.permissions, connectedAt: now))
+        let account = Account(
+            userID: grant.userID, username: profile.username, accountType: profile.accountType, accessToken: token,
+            isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
+            permissions: grant.permissions, connectedAt: now)
+        let response = try await finish(
+            codeHash: codeHash, ticket: ticket,
+            outcome: CallbackOutcome(
+                kind: .connected, userID: grant.userID, status: 200, heading: "Instagram account connected", message: ""),
+            saving: account)
         logger.info(
             "account connected",
             metadata: ["account": "\(name)", "long_lived": "\(isLongLived)", "token": "\(Redact.short(token))"])
-        return try await finish(
-            codeHash: codeHash, ticket: ticket,
-            outcome: CallbackOutcome(
-                kind: .connected, userID: grant.userID, status: 200, heading: "Instagram account connected", message: ""))
+        return response
     }
 
-    private func finish(codeHash: String, ticket: String, outcome: CallbackOutcome) async throws(StoreError) -> Response {
-        try await store.completeCallback(codeHash: codeHash, outcome: outcome, now: Date())
+    private static func attempt<T>(_ body: () async throws(InstagramError) -> T) async -> Result<T, InstagramError> {
+        do { return .success(try await body()) } catch { return .failure(error) }
+    }
+
+    private func finish(codeHash: String, ticket: String, outcome: CallbackOutcome, saving account: Account? = nil) async throws(StoreError) -> Response {
+        try await store.completeCallback(codeHash: codeHash, outcome: outcome, saving: account, now: Date())
         return seeResult(ticket)
     }
 
@@ -400,12 +450,7 @@ public struct AuthPage: Responder {
     }
 
     private func failure(_ status: Int, heading: String, message: String, detail: String?, hint: String?) -> Response {
-        pages.render(
-            "error", status: status, title: heading,
-            values: [
-                "heading": heading, "message": message, "detail": detail ?? "", "hint": hint ?? "",
-                "startURL": configuration.credentials.redirectURI,
-            ])
+        start.failure(status, heading: heading, message: message, detail: detail, hint: hint)
     }
 
     static func duration(_ seconds: Int) -> String {

@@ -16,12 +16,11 @@ public struct StateSigner: Sendable {
         case otherBrowser
     }
 
-    private let keyBytes: [UInt8]
+    private let keyed: KeyedMAC
     public let lifetimeSeconds: Int
-    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     public init(key: [UInt8], lifetimeSeconds: Int = 600) {
-        self.keyBytes = key
+        self.keyed = KeyedMAC(HMAC<SHA256>(key: SymmetricKey(data: key)))
         self.lifetimeSeconds = lifetimeSeconds
     }
 
@@ -52,13 +51,12 @@ public struct StateSigner: Sendable {
     }
 
     private func mac(_ payload: String) -> String {
-        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(payload.utf8), using: key)))
+        Base64URL.encode(keyed.code(payload.utf8))
     }
 
     /// A keyed digest of the browser's cookie: stored with callback results instead of the cookie itself.
     public func bindingTag(_ browser: String) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: Array("browser:\(browser)".utf8), using: key)
-        return Base64URL.encode(Array(code.prefix(12)))
+        Base64URL.encode(Array(keyed.code("browser:\(browser)".utf8).prefix(12)))
     }
 
     private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -67,19 +65,54 @@ public struct StateSigner: Sendable {
     }
 }
 
+/// HMAC-SHA256 with the key already processed: each use starts from a copy of this state
+/// (a value; the copy is made when it is first updated), so the key's pads are computed once.
+/// Unchecked Sendable: the stored state is never changed after init.
+struct KeyedMAC: @unchecked Sendable {
+    private let initial: HMAC<SHA256>
+
+    init(_ initial: HMAC<SHA256>) { self.initial = initial }
+
+    func code(_ message: String.UTF8View) -> [UInt8] {
+        var mac = initial
+        var message = String(message)
+        message.withUTF8 { mac.update(data: $0) }
+        return Array(mac.finalize())
+    }
+}
+
 enum RandomBytes {
+    /// `count` bytes from the system's generator, eight at a time (one getrandom call each).
     static func make(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes += $0 }
+        }
+        return Array(bytes.prefix(count))
     }
 }
 
 enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Base64 with the URL-safe alphabet and no padding.
     static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index < bytes.count {
+            let count = min(3, bytes.count - index)
+            var group = UInt32(bytes[index]) << 16
+            if count > 1 { group |= UInt32(bytes[index + 1]) << 8 }
+            if count > 2 { group |= UInt32(bytes[index + 2]) }
+            for position in 0...count {
+                out.append(alphabet[Int((group >> UInt32(18 - 6 * position)) & 0x3F)])
+            }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ text: String) -> [UInt8]? {

@@ -117,6 +117,7 @@ public final class Emulator: @unchecked Sendable {
         case ("GET", "/me"): return me(query)
         case ("POST", "/_emulator/fault"): return setFault(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/expire-codes"): return expireCodes()
+        case ("POST", "/_emulator/issue-codes"): return issueCodes(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/age-tokens"): return ageTokens(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/token-shape"): return setTokenShape(query.merging(form) { a, _ in a })
         case ("GET", "/_emulator/stats"): return stats()
@@ -345,6 +346,23 @@ public final class Emulator: @unchecked Sendable {
         }
         setFault(fault, delayMilliseconds: Int(values["delay_ms"] ?? "") ?? 1000, path: values["path"].map(Self.normalise))
         return json(200, #"{"mode":"\#(fault.rawValue)"}"#)
+    }
+
+    /// Issues `count` codes (at most 100,000) as if a visitor had clicked Allow each time, for load
+    /// generators that skip the dialog: `{"codes":[...]}`.
+    private func issueCodes(_ values: [String: String]) -> Reply {
+        let redirectURI = values["redirect_uri"] ?? ""
+        guard app.redirectURIs.contains(redirectURI) else { return json(400, #"{"error":"unknown redirect_uri"}"#) }
+        guard let count = Int(values["count"] ?? "1"), (1...100_000).contains(count) else {
+            return json(400, #"{"error":"count must be from 1 to 100000"}"#)
+        }
+        let scopes = (values["scope"] ?? "").split(separator: ",").map(String.init)
+        if let bad = scopes.first(where: { !Self.knownScopes.contains($0) }) ?? (scopes.isEmpty ? "(none)" : nil) {
+            return json(400, #"{"error":"invalid scope: \#(Self.jsonEscape(bad))"}"#)
+        }
+        let codes = (0..<count).map { _ in issueCode(redirectURI: redirectURI, scopes: scopes) }
+        let list = codes.map { "\"\($0)\"" }.joined(separator: ",")
+        return json(200, #"{"codes":[\#(list)]}"#)
     }
 
     private func expireCodes() -> Reply {

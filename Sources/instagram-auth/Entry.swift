@@ -150,8 +150,7 @@ enum CGIMode {
         var includeBody = true
         do {
             let configuration = try Configuration.load(environment: environment)
-            let store = try SQLiteAccountStore(path: configuration.databasePath)
-            let pages = try Pages(overrides: configuration.templatesDirectory)
+            let pages = try Pages(overrides: configuration.templatesDirectory, checked: false)
             let declared = Int(environment["CONTENT_LENGTH"] ?? "") ?? 0
             var body: [UInt8] = []
             if declared > 0, declared <= 64 * 1024 {
@@ -161,7 +160,11 @@ enum CGIMode {
             includeBody = request.method != "HEAD"
             if declared > 64 * 1024 {
                 response = Response.plain(413, "The request body is too large.\n")
+            } else if let page = StartPage(configuration: configuration, pages: pages, logger: logger).response(to: request) {
+                // The authorize link (the page most requests ask for): no database, no HTTP client to start.
+                response = page
             } else {
+                let store = try SQLiteAccountStore(path: configuration.databasePath)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
                 let page = AuthPage(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
                 response = await page.respond(to: request)

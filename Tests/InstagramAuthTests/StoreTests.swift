@@ -22,7 +22,7 @@ struct StoreTests {
         let store = try SQLiteAccountStore(path: path)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks"])
+        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index"])
         #expect(try await store.integrityCheck() == "ok")
         #expect(throws: StoreError.self) { try SQLiteAccountStore(path: "/nonexistent-folder/a.sqlite3") }
     }
@@ -89,7 +89,7 @@ struct StoreTests {
         #expect(pending.ticket == ticket)
         #expect(pending.outcome == nil)
         let outcome = CallbackOutcome(kind: .connected, userID: "1", status: 200, heading: "h", message: "m")
-        try await store.completeCallback(codeHash: "h1", outcome: outcome, now: now)
+        try await store.completeCallback(codeHash: "h1", outcome: outcome, saving: nil, now: now)
         #expect(try await store.callback(ticket: ticket)?.outcome == outcome)
         try await store.releaseCallback(codeHash: "h1")
         #expect(try await store.callback(codeHash: "h1") != nil, "a finished outcome is not released")

@@ -127,6 +127,21 @@ struct EmulatorTests {
         #expect(flat["permissions"] as? [String] == ["instagram_business_basic"])
     }
 
+    @Test func issuedCodesAreEachGoodOnceForTheirRedirectURI() throws {
+        let issue = { (values: [String: String]) in self.emulator.handle(method: "POST", path: "/_emulator/issue-codes", query: values, form: [:]) }
+        let reply = issue(["count": "3", "redirect_uri": Self.redirect, "scope": "instagram_business_basic"])
+        let codes = try #require(json(reply)["codes"] as? [String])
+        #expect(codes.count == 3 && Set(codes).count == 3)
+        for code in codes {
+            let form = ["client_id": "77", "client_secret": "sec", "grant_type": "authorization_code", "redirect_uri": Self.redirect, "code": code]
+            #expect(body(emulator.handle(method: "POST", path: "/oauth/access_token", query: [:], form: form)).0 == 200)
+            #expect(body(emulator.handle(method: "POST", path: "/oauth/access_token", query: [:], form: form)).0 == 400)
+        }
+        #expect(body(issue(["count": "1", "redirect_uri": Self.redirect + "x", "scope": "instagram_business_basic"])).0 == 400)
+        #expect(body(issue(["count": "0", "redirect_uri": Self.redirect, "scope": "instagram_business_basic"])).0 == 400)
+        #expect(body(issue(["count": "1", "redirect_uri": Self.redirect, "scope": "everything"])).0 == 400)
+    }
+
     @Test func faultsApplyToTheAPIOnlyAndCanBeCleared() {
         emulator.setFault(.hang)
         #expect(emulator.handle(method: "POST", path: "/oauth/access_token", query: [:], form: [:]) == .hang)

@@ -146,7 +146,7 @@ struct AccountFlowTests {
             let good = try stack.command(["check"])
             #expect(good.status == 0, "\(good.out)")
             #expect(good.out.contains("ok   configuration: instagram-login"))
-            #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v1: accounts and callbacks"))
+            #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v2: callback age index"))
             #expect(good.out.contains("ok   http://127.0.0.1:\(stack.emulatorPort) answers"))
             #expect(!good.out.contains(Stack.appSecret))
 
@@ -214,7 +214,7 @@ struct AccountFlowTests {
             }
             let store = try SQLiteAccountStore(path: stack.databasePath)
             #expect(try await store.integrityCheck() == "ok")
-            #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks"])
+            #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index"])
             #expect(try await store.accounts().count <= 1)
             #expect(try stack.command(["accounts"]).status == 0)
         }

@@ -294,6 +294,28 @@ struct FlowTests {
         }
     }
 
+    @Test func keptConnectionsExampleServesTheFlowOverFewConnections() async throws {
+        try await withStack(.init(example: "instagram-auth-keepalive.conf")) { stack in
+            let browser = Browser()
+            let (callback, _) = try await stack.authorize(browser: browser)
+            let done = try await stack.request(callback, browser: browser)
+            #expect(done.status == 200)
+            #expect(done.body.contains("@emulated.creator (17841405793187218)"))
+            for _ in 0..<40 {
+                #expect(try await stack.page(browser: browser).status == 200)
+            }
+            #expect(await stack.terminateResponder() == 0)
+            // Every request went over a connection nginx kept: far fewer connections than requests.
+            let stopped = try #require(stack.responderLog.split(separator: "\n").last { $0.contains("stopped") })
+            let count = { (name: String) in
+                Int(stopped.firstRange(of: try! Regex("\(name)=([0-9]+)")).map { stopped[$0].split(separator: "=").last! } ?? "") ?? -1
+            }
+            #expect(count("answered") >= 43)
+            #expect(count("connections") >= 1 && count("connections") <= 3, "\(stopped)")
+            #expect(count("reused") >= 40)
+        }
+    }
+
     @Test func sharedHostingLayoutKeepsTheLegacyURL() async throws {
         try await withStack(.init(example: "shared-hosting-php.conf", path: "/instagram/index.php")) { stack in
             let browser = Browser()
@@ -329,6 +351,14 @@ struct BinaryTests {
         #expect(page.out.contains("Set-Cookie: instagram_auth_browser="))
         #expect(page.out.contains("https://www.instagram.com/oauth/authorize?client_id=1234567890123456"))
         #expect(!page.out.contains("cgi-secret-value"))
+        // The authorize page needs no database: CGI mode does not open it (nor start an HTTP client) for it.
+        let database = try #require(environment["INSTAGRAM_AUTH_DATABASE"])
+        #expect(!FileManager.default.fileExists(atPath: database))
+        environment["QUERY_STRING"] = "result=unknown-ticket"
+        let result = try run([], environment: environment)
+        #expect(result.out.hasPrefix("Status: 404 Not Found\r\n"))
+        #expect(FileManager.default.fileExists(atPath: database))
+        environment["QUERY_STRING"] = ""
 
         environment["REQUEST_METHOD"] = "POST"
         environment["CONTENT_LENGTH"] = "3"
