@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -46,6 +47,8 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .executableTarget(
@@ -93,7 +96,7 @@ let package = Package(
         .target(name: "FastCGIProbe"),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
-        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator"]),
+        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator", "FastCGIProbe"]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(

@@ -85,6 +85,35 @@ public enum CallbackClaim: Sendable, Equatable {
     case existing(CallbackRecord)
 }
 
+/// SQL both stores speak alike.
+enum AccountSQL {
+    static let insertColumns = """
+        user_id, username, account_type, access_token, long_lived, token_obtained_at, token_expires_at, permissions, status,
+        status_detail, last_refresh_at, last_refresh_error, refresh_claimed_at, connected_at, updated_at
+        """
+    /// Saving an account again updates it in place, keeping what is not known now and when it first connected.
+    static let onConflict = """
+        ON CONFLICT (user_id) DO UPDATE SET
+            username = COALESCE(excluded.username, account.username),
+            account_type = COALESCE(excluded.account_type, account.account_type),
+            access_token = excluded.access_token, long_lived = excluded.long_lived,
+            token_obtained_at = excluded.token_obtained_at, token_expires_at = excluded.token_expires_at,
+            permissions = excluded.permissions, status = excluded.status, status_detail = excluded.status_detail,
+            last_refresh_error = NULL, refresh_claimed_at = NULL, updated_at = excluded.updated_at
+        """
+}
+
+extension CallbackOutcome {
+    /// The JSON text a store keeps.
+    func storedForm() throws(StoreError) -> String {
+        do {
+            return String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+        } catch {
+            throw StoreError("cannot encode a callback outcome: \(error)")
+        }
+    }
+}
+
 public struct StoreError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }

@@ -102,19 +102,8 @@ public final class SQLiteAccountStore: AccountStore {
 
     private static func save(_ account: Account, in db: Database) throws {
             try db.execute(
-                sql: """
-                    INSERT INTO account (user_id, username, account_type, access_token, long_lived, token_obtained_at,
-                        token_expires_at, permissions, status, status_detail, last_refresh_at, last_refresh_error,
-                        refresh_claimed_at, connected_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
-                    ON CONFLICT(user_id) DO UPDATE SET
-                        username = COALESCE(excluded.username, account.username),
-                        account_type = COALESCE(excluded.account_type, account.account_type),
-                        access_token = excluded.access_token, long_lived = excluded.long_lived,
-                        token_obtained_at = excluded.token_obtained_at, token_expires_at = excluded.token_expires_at,
-                        permissions = excluded.permissions, status = excluded.status, status_detail = excluded.status_detail,
-                        last_refresh_error = NULL, refresh_claimed_at = NULL, updated_at = excluded.updated_at
-                    """,
+                sql: "INSERT INTO account (\(AccountSQL.insertColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) "
+                    + AccountSQL.onConflict,
                 arguments: [
                     account.userID, account.username, account.accountType, account.accessToken, account.isLongLived,
                     account.tokenObtainedAt.timeIntervalSince1970, account.tokenExpiresAt.timeIntervalSince1970,
@@ -216,12 +205,7 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     public func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError) {
-        let json: String
-        do {
-            json = String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self)
-        } catch {
-            throw StoreError("cannot encode a callback outcome: \(error)")
-        }
+        let json = try outcome.storedForm()
         try await write { db in
             if let account { try Self.save(account, in: db) }
             try db.execute(

@@ -1,3 +1,4 @@
+import FastCGIProbe
 import Foundation
 import Testing
 
@@ -15,7 +16,38 @@ func sampleAccount(_ id: String = "17841405793187218", username: String? = "Shop
         tokenObtainedAt: now, tokenExpiresAt: now + 60 * 86_400, permissions: ["instagram_business_basic"], connectedAt: now)
 }
 
-@Suite("The SQLite account store")
+/// The two stores behind `AccountStore`; the behaviour tests run against both, on a real SQLite file
+/// and a real PostgreSQL server.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    /// Where a fresh store lives: a new file, or a new database. Off the cooperative pool: starting the
+    /// server and creating a database wait for other processes.
+    func newPlace() async throws -> String {
+        switch self {
+        case .sqlite: return try temporaryDatabase()
+        case .postgres:
+            let location = try await offPool { try PostgresServer.shared.get().newDatabase() }
+            return "postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)"
+        }
+    }
+
+    /// A handle on the store at `place`; a second handle on the same place sees the same accounts.
+    func open(_ place: String) async throws -> any AccountStore {
+        switch self {
+        case .sqlite: return try SQLiteAccountStore(path: place)
+        case .postgres: return try await PostgresAccountStore(try PostgresLocation(url: place))
+        }
+    }
+
+    func close(_ store: any AccountStore) async {
+        await (store as? PostgresAccountStore)?.shutdown()
+    }
+}
+
+@Suite("The account stores")
 struct StoreTests {
     @Test func createsAPrivateFileWithTheSchema() async throws {
         let path = try temporaryDatabase()
@@ -27,9 +59,9 @@ struct StoreTests {
         #expect(throws: StoreError.self) { try SQLiteAccountStore(path: "/nonexistent-folder/a.sqlite3") }
     }
 
-    @Test func savingTheSameAccountAgainUpdatesItInPlace() async throws {
-        let path = try temporaryDatabase()
-        let store = try SQLiteAccountStore(path: path)
+    @Test(arguments: Backend.allCases) func savingTheSameAccountAgainUpdatesItInPlace(_ backend: Backend) async throws {
+        let place = try await backend.newPlace()
+        let store = try await backend.open(place)
         let first = sampleAccount(now: Date(timeIntervalSince1970: 1_800_000_000))
         try await store.save(first)
         var again = sampleAccount(username: nil, token: "IGAAsecond")
@@ -43,12 +75,15 @@ struct StoreTests {
         #expect(try await store.account("@shop.owner")?.userID == "17841405793187218")
         #expect(try await store.account("17841405793187218")?.username == "Shop.Owner")
         #expect(try await store.account("nobody") == nil)
-        // A second handle on the same file sees it: the state lives in the file.
-        #expect(try await SQLiteAccountStore(path: path).accounts().count == 1)
+        // A second handle on the same place sees it: the state lives in the store, not the process.
+        let second = try await backend.open(place)
+        #expect(try await second.accounts().count == 1)
+        await backend.close(second)
+        await backend.close(store)
     }
 
-    @Test func oneRefreshAtATimeAndNoOverwritingANewerAuthorization() async throws {
-        let store = try SQLiteAccountStore(path: try temporaryDatabase())
+    @Test(arguments: Backend.allCases) func oneRefreshAtATimeAndNoOverwritingANewerAuthorization(_ backend: Backend) async throws {
+        let store = try await backend.open(try await backend.newPlace())
         let now = Date()
         try await store.save(sampleAccount(now: now))
         #expect(try await store.claimRefresh(userID: "17841405793187218", token: "IGAAfirst", now: now))
@@ -73,10 +108,12 @@ struct StoreTests {
         let failed = try #require(try await store.account("17841405793187218"))
         #expect(failed.status == .needsAuthorization)
         #expect(failed.statusDetail == "code 190")
+        await backend.close(store)
     }
 
-    @Test func aCodeIsClaimedOnceAndItsOutcomeKept() async throws {
-        let store = try SQLiteAccountStore(path: try temporaryDatabase())
+    @Test(arguments: Backend.allCases) func aCodeIsClaimedOnceAndItsOutcomeKept(_ backend: Backend) async throws {
+        let store = try await backend.open(try await backend.newPlace())
+        defer { Task { await backend.close(store) } }
         let now = Date()
         guard case .claimed(let ticket) = try await store.claimCallback(codeHash: "h1", browserTag: "b", now: now) else {
             Issue.record("first claim refused")
@@ -102,5 +139,54 @@ struct StoreTests {
         }
         _ = try await store.claimCallback(codeHash: "h3", browserTag: "b", now: now + 2 * 86_400)
         #expect(try await store.callback(ticket: ticket) == nil, "old results are cleaned up")
+    }
+
+    @Test(arguments: Backend.allCases) func twoHandlesRacingForOneCodeOrOneRefreshGetItOnce(_ backend: Backend) async throws {
+        let place = try await backend.newPlace()
+        let hosts = [try await backend.open(place), try await backend.open(place)]
+        let now = Date()
+        try await hosts[0].save(sampleAccount(now: now))
+        for round in 0..<10 {
+            let claims = try await withThrowingTaskGroup(of: (Bool, Bool).self) { group in
+                for host in hosts {
+                    group.addTask {
+                        let code = try await host.claimCallback(codeHash: "race-\(round)", browserTag: "b", now: now)
+                        let refresh = try await host.claimRefresh(userID: "17841405793187218", token: "IGAAfirst", now: now + Double(round) * 400)
+                        if case .claimed = code { return (true, refresh) }
+                        return (false, refresh)
+                    }
+                }
+                return try await group.reduce(into: [(Bool, Bool)]()) { $0.append($1) }
+            }
+            #expect(claims.filter(\.0).count == 1, "round \(round): the code claimed once")
+            #expect(claims.filter(\.1).count == 1, "round \(round): the refresh claimed once")
+        }
+        for host in hosts { await backend.close(host) }
+    }
+
+    @Test func aPostgresURLIsReadWithoutLeakingItsPassword() throws {
+        let remote = try PostgresLocation(url: "postgres://app:s3cret@db.example.com/accounts")
+        #expect(remote.host == "db.example.com" && remote.port == 5432 && remote.user == "app" && remote.database == "accounts")
+        #expect(remote.password == "s3cret")
+        #expect(remote.sslMode == .require, "TLS unless told otherwise, off loopback")
+        #expect(!remote.display.contains("s3cret"))
+        #expect(try PostgresLocation(url: "postgresql://app@127.0.0.1:6543/a").sslMode == .disable)
+        #expect(try PostgresLocation(url: "postgres://app@10.0.0.5/a?sslmode=disable").sslMode == .disable)
+        for bad in ["postgres://db.example.com/a", "postgres://app@db.example.com", "postgres://app@db.example.com/a?sslmode=prefer", "mysql://x@y/z"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try PostgresLocation(url: bad) }
+        }
+    }
+
+    @Test func anUnreachablePostgresIsAStoreErrorNamingItWithoutThePassword() async throws {
+        let location = try PostgresLocation(url: "postgres://app:s3cret@127.0.0.1:1/accounts")
+        let began = Date()
+        defer { #expect(Date().timeIntervalSince(began) < Double(PostgresAccountStore.openTimeout) + 5) }
+        do {
+            _ = try await PostgresAccountStore(location)
+            Issue.record("opened a store on a closed port")
+        } catch {
+            #expect(error.description.contains("app@127.0.0.1:1/accounts"))
+            #expect(!error.description.contains("s3cret"))
+        }
     }
 }

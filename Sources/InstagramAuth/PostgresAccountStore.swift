@@ -1,0 +1,405 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// Accounts in PostgreSQL, for several hosts sharing one store: the same schema, migrations and
+/// behaviour as `SQLiteAccountStore`, with row-level atomicity where several hosts may race (a code
+/// claimed once, a refresh claimed once) and migrations serialized by an advisory lock.
+public final class PostgresAccountStore: AccountStore {
+    public let location: PostgresLocation
+    private let client: PostgresClient
+    private let running: Task<Void, Never>
+    private let logger: Logger
+
+    /// Serializes migrations across hosts (an arbitrary, fixed advisory-lock key).
+    static let migrationLock: Int64 = 0x1A57_A11_7A17
+
+    public init(_ location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) async throws(StoreError) {
+        self.location = location
+        self.logger = logger
+        let tls: PostgresClient.Configuration.TLS
+        do {
+            tls = try location.tls()
+        } catch {
+            throw StoreError("cannot set up TLS for PostgreSQL: \(error)")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        running = Task { await client.run() }
+        // The client keeps retrying a server that does not answer: opening the store gives up in time.
+        let failure = await Self.within(seconds: Self.openTimeout, location: location) { [self] in try await migrate() }
+        if let failure {
+            running.cancel()
+            throw failure
+        }
+    }
+
+    /// How long opening the store (connecting and migrating) may take.
+    static let openTimeout = 10
+
+    /// Runs `body`, giving up after `seconds`; the error, if any.
+    private static func within(seconds: Int, location: PostgresLocation, _ body: @escaping @Sendable () async throws -> Void) async -> StoreError? {
+        let outcome: StoreError?? = await withTaskGroup(of: StoreError??.self) { group in
+            group.addTask {
+                do {
+                    try await body()
+                    return .some(nil)
+                } catch let error as StoreError {
+                    return .some(error)
+                } catch {
+                    return .some(StoreError("PostgreSQL at \(location.display): \(describe(error))"))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let outcome else { return StoreError("PostgreSQL at \(location.display) did not answer within \(seconds) s") }
+        return outcome
+    }
+
+    /// Closes every connection.
+    public func shutdown() async {
+        running.cancel()
+        _ = await running.result
+    }
+
+    deinit { running.cancel() }
+
+    // MARK: - Schema
+
+    static let migrations: [(identifier: String, sql: [PostgresQuery])] = [
+        (
+            "v1: accounts and callbacks",
+            [
+                """
+                CREATE TABLE account (
+                    user_id TEXT PRIMARY KEY NOT NULL,
+                    username TEXT,
+                    account_type TEXT,
+                    access_token TEXT NOT NULL,
+                    long_lived BOOLEAN NOT NULL,
+                    token_obtained_at DOUBLE PRECISION NOT NULL,
+                    token_expires_at DOUBLE PRECISION NOT NULL,
+                    permissions TEXT NOT NULL DEFAULT '',
+                    status TEXT NOT NULL DEFAULT 'active',
+                    status_detail TEXT,
+                    last_refresh_at DOUBLE PRECISION,
+                    last_refresh_error TEXT,
+                    refresh_claimed_at DOUBLE PRECISION,
+                    connected_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX account_username ON account (lower(username))",
+                """
+                CREATE TABLE callback (
+                    code_hash TEXT PRIMARY KEY NOT NULL,
+                    ticket TEXT NOT NULL UNIQUE,
+                    browser_tag TEXT NOT NULL,
+                    outcome TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    finished_at DOUBLE PRECISION
+                )
+                """,
+            ]
+        ),
+        ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
+    ]
+
+    private func migrate() async throws(StoreError) {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: self.logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS instagram_auth_migrations (identifier TEXT PRIMARY KEY NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+                logger: self.logger)
+            var applied: Set<String> = []
+            for try await identifier in try await connection.query("SELECT identifier FROM instagram_auth_migrations", logger: self.logger)
+                .decode(String.self)
+            {
+                applied.insert(identifier)
+            }
+            for migration in Self.migrations where !applied.contains(migration.identifier) {
+                for statement in migration.sql { try await connection.query(statement, logger: self.logger) }
+                try await connection.query(
+                    "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
+                    logger: self.logger)
+            }
+        }
+    }
+
+    public func appliedMigrations() async throws(StoreError) -> [String] {
+        try await run { client in
+            var identifiers: [String] = []
+            for try await identifier in try await client.query("SELECT identifier FROM instagram_auth_migrations ORDER BY identifier", logger: self.logger)
+                .decode(String.self)
+            {
+                identifiers.append(identifier)
+            }
+            return identifiers
+        }
+    }
+
+    // MARK: - Accounts
+
+    public func save(_ account: Account) async throws(StoreError) {
+        try await transaction { connection in try await self.save(account, on: connection) }
+    }
+
+    private func save(_ account: Account, on connection: PostgresConnection) async throws {
+        let permissions = account.permissions.joined(separator: ",")
+        let now = Date().timeIntervalSince1970
+        var query = PostgresQuery(
+            unsafeSQL: "INSERT INTO account (\(AccountSQL.insertColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $14) "
+                + AccountSQL.onConflict)
+        query.binds.append(account.userID)
+        query.binds.append(account.username)
+        query.binds.append(account.accountType)
+        query.binds.append(account.accessToken)
+        query.binds.append(account.isLongLived)
+        query.binds.append(account.tokenObtainedAt.timeIntervalSince1970)
+        query.binds.append(account.tokenExpiresAt.timeIntervalSince1970)
+        query.binds.append(permissions)
+        query.binds.append(account.status.rawValue)
+        query.binds.append(account.statusDetail)
+        query.binds.append(account.lastRefreshAt?.timeIntervalSince1970)
+        query.binds.append(account.lastRefreshError)
+        query.binds.append(account.connectedAt.timeIntervalSince1970)
+        query.binds.append(now)
+        try await connection.query(query,
+            logger: logger)
+    }
+
+    static let accountColumns = """
+        user_id, username, account_type, access_token, long_lived, token_obtained_at, token_expires_at, permissions,
+        status, status_detail, last_refresh_at, last_refresh_error, connected_at
+        """
+
+    public func accounts() async throws(StoreError) -> [Account] {
+        try await run { client in
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.accountColumns) FROM account ORDER BY lower(username), user_id"), logger: self.logger)
+            var accounts: [Account] = []
+            for try await row in rows { accounts.append(try Self.account(row)) }
+            return accounts
+        }
+    }
+
+    public func account(_ who: String) async throws(StoreError) -> Account? {
+        let name = who.hasPrefix("@") ? String(who.dropFirst()) : who
+        return try await run { client in
+            var query = PostgresQuery(
+                unsafeSQL: "SELECT \(Self.accountColumns) FROM account WHERE user_id = $1 OR lower(username) = lower($1) ORDER BY user_id = $1 DESC LIMIT 1")
+            query.binds.append(name)
+            for try await row in try await client.query(query, logger: self.logger) { return try Self.account(row) }
+            return nil
+        }
+    }
+
+    public func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool {
+        let stale = now.timeIntervalSince1970 - SQLiteAccountStore.staleRefreshClaim
+        return try await run { client in
+            let rows = try await client.query(
+                """
+                UPDATE account SET refresh_claimed_at = \(now.timeIntervalSince1970)
+                WHERE user_id = \(userID) AND access_token = \(token) AND (refresh_claimed_at IS NULL OR refresh_claimed_at < \(stale))
+                RETURNING user_id
+                """, logger: self.logger)
+            var claimed = 0
+            for try await _ in rows { claimed += 1 }
+            return claimed == 1
+        }
+    }
+
+    public func storeRefreshed(
+        userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
+    ) async throws(StoreError) {
+        let at = now.timeIntervalSince1970
+        try await run { client in
+            try await client.query(
+                """
+                UPDATE account SET access_token = \(token), long_lived = \(isLongLived), token_obtained_at = \(at),
+                    token_expires_at = \(expiresAt.timeIntervalSince1970), last_refresh_at = \(at), last_refresh_error = NULL,
+                    refresh_claimed_at = NULL, status = 'active', status_detail = NULL, updated_at = \(at)
+                WHERE user_id = \(userID) AND access_token = \(previousToken)
+                """, logger: self.logger)
+        }
+    }
+
+    public func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+        try await run { client in
+            try await client.query(
+                """
+                UPDATE account SET last_refresh_error = \(error), refresh_claimed_at = NULL, updated_at = \(now.timeIntervalSince1970),
+                    status = CASE WHEN \(needsAuthorization) THEN 'needs_authorization' ELSE status END,
+                    status_detail = CASE WHEN \(needsAuthorization) THEN \(error) ELSE status_detail END
+                WHERE user_id = \(userID)
+                """, logger: self.logger)
+        }
+    }
+
+    static func account(_ row: PostgresRow) throws -> Account {
+        let columns = row.makeRandomAccess()
+        let permissions = try columns["permissions"].decode(String.self)
+        return Account(
+            userID: try columns["user_id"].decode(String.self), username: try columns["username"].decode(String?.self),
+            accountType: try columns["account_type"].decode(String?.self), accessToken: try columns["access_token"].decode(String.self),
+            isLongLived: try columns["long_lived"].decode(Bool.self),
+            tokenObtainedAt: Date(timeIntervalSince1970: try columns["token_obtained_at"].decode(Double.self)),
+            tokenExpiresAt: Date(timeIntervalSince1970: try columns["token_expires_at"].decode(Double.self)),
+            permissions: permissions.split(separator: ",").map(String.init),
+            status: Account.Status(rawValue: try columns["status"].decode(String.self)) ?? .needsAuthorization,
+            statusDetail: try columns["status_detail"].decode(String?.self),
+            lastRefreshAt: try columns["last_refresh_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            lastRefreshError: try columns["last_refresh_error"].decode(String?.self),
+            connectedAt: Date(timeIntervalSince1970: try columns["connected_at"].decode(Double.self)))
+    }
+
+    // MARK: - Callbacks
+
+    public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
+        let ticket = Base64URL.encode(RandomBytes.make(18))
+        let expired = now.timeIntervalSince1970 - SQLiteAccountStore.callbackRetention
+        return try await transaction { connection in
+            try await connection.query("DELETE FROM callback WHERE created_at < \(expired)", logger: self.logger)
+            let inserted = try await connection.query(
+                """
+                INSERT INTO callback (code_hash, ticket, browser_tag, created_at) VALUES (\(codeHash), \(ticket), \(browserTag), \(now.timeIntervalSince1970))
+                ON CONFLICT (code_hash) DO NOTHING RETURNING ticket
+                """, logger: self.logger)
+            for try await _ in inserted { return .claimed(ticket: ticket) }
+            guard let record = try await self.callback(where: "code_hash", is: codeHash, on: connection) else {
+                throw StoreError("a callback claim vanished")
+            }
+            return .existing(record)
+        }
+    }
+
+    public func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError) {
+        let json = try outcome.storedForm()
+        try await transaction { connection in
+            if let account { try await self.save(account, on: connection) }
+            try await connection.query(
+                "UPDATE callback SET outcome = \(json), finished_at = \(now.timeIntervalSince1970) WHERE code_hash = \(codeHash)",
+                logger: self.logger)
+        }
+    }
+
+    public func releaseCallback(codeHash: String) async throws(StoreError) {
+        try await run { client in
+            try await client.query("DELETE FROM callback WHERE code_hash = \(codeHash) AND outcome IS NULL", logger: self.logger)
+        }
+    }
+
+    public func callback(ticket: String) async throws(StoreError) -> CallbackRecord? {
+        try await run { client in try await client.withConnection { try await self.callback(where: "ticket", is: ticket, on: $0) } }
+    }
+
+    public func callback(codeHash: String) async throws(StoreError) -> CallbackRecord? {
+        try await run { client in try await client.withConnection { try await self.callback(where: "code_hash", is: codeHash, on: $0) } }
+    }
+
+    private func callback(where column: String, is value: String, on connection: PostgresConnection) async throws -> CallbackRecord? {
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT ticket, browser_tag, outcome, created_at FROM callback WHERE \(column == "ticket" ? "ticket" : "code_hash") = $1")
+        query.binds.append(value)
+        for try await (ticket, tag, outcome, created) in try await connection.query(query, logger: logger).decode((String, String, String?, Double).self) {
+            return CallbackRecord(
+                ticket: ticket, browserTag: tag,
+                outcome: try outcome.map { try JSONDecoder().decode(CallbackOutcome.self, from: Data($0.utf8)) },
+                createdAt: Date(timeIntervalSince1970: created))
+        }
+        return nil
+    }
+
+    // MARK: - Plumbing
+
+    @discardableResult
+    private func run<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await body(client)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("PostgreSQL at \(location.display): \(Self.describe(error))")
+        }
+    }
+
+    @discardableResult
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
+        try await run { client in try await client.withTransaction(logger: self.logger) { try await body($0) } }
+    }
+
+    /// PostgreSQL's own message when there is one (never the password: it is not in any of them).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}
+
+/// Where a PostgreSQL store is: parsed from `postgres://user[:password]@host[:port]/database[?sslmode=…]`
+/// (or `postgresql://`). The password may come from elsewhere (a `*_FILE` setting).
+public struct PostgresLocation: Sendable, Equatable {
+    public enum SSLMode: String, Sendable { case disable, require }
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode
+
+    /// Whether `text` names a PostgreSQL store rather than a SQLite file.
+    public static func isURL(_ text: String) -> Bool {
+        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+    }
+
+    public init(url text: String) throws(ConfigurationError) {
+        let key = "INSTAGRAM_AUTH_DATABASE"
+        guard Self.isURL(text), let url = URLComponents(string: text), let host = url.host, !host.isEmpty else {
+            throw ConfigurationError(key, "must be postgres://user@host[:port]/database, or an absolute path to a SQLite file")
+        }
+        guard let user = url.user, !user.isEmpty else { throw ConfigurationError(key, "names no user (postgres://user@host/database)") }
+        let database = String(url.path.dropFirst())
+        guard !database.isEmpty, !database.contains("/") else { throw ConfigurationError(key, "names no database (postgres://user@host/database)") }
+        self.host = host
+        self.port = url.port ?? 5432
+        self.user = user
+        self.password = url.password.flatMap { $0.isEmpty ? nil : $0 }
+        self.database = database
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
+        let mode = url.queryItems?.first { $0.name == "sslmode" }?.value
+        switch mode {
+        case nil: sslMode = loopback ? .disable : .require
+        case "disable": sslMode = .disable
+        case "require", "verify-full": sslMode = .require
+        default: throw ConfigurationError(key, "sslmode must be disable, require or verify-full (require verifies the certificate too)")
+        }
+    }
+
+    /// TLS for anything but an explicit `sslmode=disable` (or loopback without sslmode): the certificate
+    /// chain and host name are always verified.
+    func tls() throws -> PostgresClient.Configuration.TLS {
+        switch sslMode {
+        case .disable: return .disable
+        case .require:
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .fullVerification
+            return .require(configuration)
+        }
+    }
+
+    /// For messages: everything but the password.
+    public var display: String { "\(user)@\(host):\(port)/\(database)" }
+}

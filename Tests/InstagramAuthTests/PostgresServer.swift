@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@testable import InstagramAuth
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real PostgreSQL server from Debian's packages for the tests: started once per test process, on
+/// loopback, in a temporary folder (as the `postgres` user when the tests run as root: PostgreSQL
+/// refuses root), stopped when the process exits. Each test gets a database of its own.
+final class PostgresServer: Sendable {
+    let port: Int
+    let folder: String
+    let bin: String
+    static let user = "instagram_auth_test"
+
+    nonisolated(unsafe) private static var dataFolderToStop: String?
+    nonisolated(unsafe) private static var pgCtlToStop: String?
+
+    static let shared: Result<PostgresServer, PostgresServerError> = Result { () throws(PostgresServerError) in try start() }
+
+    struct PostgresServerError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private init(port: Int, folder: String, bin: String) {
+        self.port = port
+        self.folder = folder
+        self.bin = bin
+    }
+
+    private static func start() throws(PostgresServerError) -> PostgresServer {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { (Int($0) ?? 0) < (Int($1) ?? 0) }).last,
+            FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/initdb")
+        else {
+            throw PostgresServerError(description: "PostgreSQL is not installed (scripts/install-deps installs it)")
+        }
+        let bin = "/usr/lib/postgresql/\(version)/bin"
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot, let postgres = getpwnam("postgres") {
+            chown(folder, postgres.pointee.pw_uid, postgres.pointee.pw_gid)
+        }
+        let port = freePort()
+        let data = "\(folder)/data"
+        try run(asRoot, "\(bin)/initdb", ["-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try run(
+            asRoot, "\(bin)/pg_ctl",
+            ["-D", data, "-l", "\(folder)/server.log", "-w", "-o",
+             "-k \(folder) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
+        dataFolderToStop = data
+        pgCtlToStop = "\(bin)/pg_ctl"
+        atexit {
+            guard let data = PostgresServer.dataFolderToStop, let pgCtl = PostgresServer.pgCtlToStop else { return }
+            try? PostgresServer.run(getuid() == 0, pgCtl, ["-D", data, "-m", "immediate", "stop"])
+        }
+        return PostgresServer(port: port, folder: folder, bin: bin)
+    }
+
+    /// A new, empty database on the server.
+    func newDatabase() throws -> PostgresLocation {
+        let name = "t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        try Self.run(false, "\(bin)/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", Self.user, name])
+        return try PostgresLocation(url: "postgres://\(Self.user)@127.0.0.1:\(port)/\(name)")
+    }
+
+    /// Runs a command to its end with posix_spawn and waitpid (output to a file: the server pg_ctl starts
+    /// would hold a pipe open for good).
+    static func run(_ asPostgres: Bool, _ program: String, _ arguments: [String]) throws(PostgresServerError) {
+        let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--", program] + arguments : [program] + arguments
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString.prefix(8)).log").path
+        defer { unlink(log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { for argument in cArguments { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
+        guard spawned == 0 else {
+            throw PostgresServerError(description: "\(argv[0]) did not start: \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw PostgresServerError(description: "\(program) \(arguments.joined(separator: " ")) failed (\(code)): \(text)")
+        }
+    }
+
+    private static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
