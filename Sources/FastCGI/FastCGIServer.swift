@@ -496,8 +496,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 server.count { $0.accepted += 1 }
                 // Web servers send the request as soon as they connect: when it is all there already,
                 // hand it over without watching the connection first.
-                let got = recv(fd, peek.baseAddress, peek.count, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
-                if got > 0, case .ready(let ready) = server.scanner.scan(UnsafeRawBufferPointer(rebasing: peek[0..<got])) {
+                if case .ready(let ready)? = peekAndScan(fd, upTo: peek.count)?.scan {
                     server.handoffs.put(Handoff(fd: fd, ready: ready))
                     continue
                 }
@@ -581,10 +580,10 @@ public final class FastCGIServer: @unchecked Sendable {
                 }
                 return
             }
-            let wanted = min(available, peek.count)
-            let got = recv(entry.fd, peek.baseAddress, wanted, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
-            guard got > 0 else { return forget(token, closing: true) }
-            switch server.scanner.scan(UnsafeRawBufferPointer(rebasing: peek[0..<got])) {
+            guard let (got, scan) = peekAndScan(entry.fd, upTo: min(available, peek.count)) else {
+                return forget(token, closing: true)
+            }
+            switch scan {
             case .needMore(let atLeast):
                 if hungUp { return forget(token, closing: true) }
                 watched[token]?.phase = .arriving(need: atLeast, deadline: deadline, bodyDeadline: nil, partial: nil)
@@ -604,6 +603,14 @@ public final class FastCGIServer: @unchecked Sendable {
                 warn("malformed", "closed a FastCGI connection: \(reason)")
                 forget(token, closing: true)
             }
+        }
+
+        /// What has arrived on `fd` (at most `limit` bytes, left unread), and what the scanner makes of it;
+        /// nil when nothing could be read.
+        func peekAndScan(_ fd: Int32, upTo limit: Int) -> (got: Int, scan: RequestScanner.Outcome)? {
+            let got = recv(fd, peek.baseAddress, limit, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+            guard got > 0 else { return nil }
+            return (got, server.scanner.scan(UnsafeRawBufferPointer(rebasing: peek[0..<got])))
         }
 
         func handOff(_ token: UInt64, _ ready: RequestScanner.Ready) {

@@ -56,9 +56,12 @@ extension Request {
         guard rest.allSatisfy({ $0 < 0x80 }) else {
             return name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")
         }
-        return String(decoding: rest.map { byte in
-            byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-        }, as: UTF8.self)
+        return String(decoding: rest.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : asciiLowercased($0) }, as: UTF8.self)
+    }
+
+    /// A–Z made a–z; every other byte as it is.
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 
     /// The web servers' own spelling of a header param: upper case, `_` for `-`.
@@ -120,7 +123,7 @@ public struct Response: Sendable, Equatable {
     private static func isContentLength(_ name: String) -> Bool {
         let expected = "content-length".utf8
         guard name.utf8.count == expected.count else { return false }
-        return zip(name.utf8, expected).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == b }
+        return zip(name.utf8, expected).allSatisfy { Request.asciiLowercased($0) == $1 }
     }
 
     public static func reason(for status: Int) -> String {

@@ -8,8 +8,8 @@ import Logging
 /// link, the declined page, and a refused method. CGI mode answers these without opening either.
 public struct StartPage: Sendable {
     public let configuration: Configuration
-    private let pages: Pages
-    private let signer: StateSigner
+    let pages: Pages
+    let signer: StateSigner
     private let cookie: BrowserCookie
     private let logger: Logger
 
@@ -83,9 +83,9 @@ public struct AuthPage: Responder {
     private let start: StartPage
     private let client: InstagramClient
     private let store: any AccountStore
-    private let pages: Pages
-    private let signer: StateSigner
     private let logger: Logger
+    private var pages: Pages { start.pages }
+    private var signer: StateSigner { start.signer }
 
     /// Codes longer than this are not Instagram's.
     static let maxCodeLength = 2048
@@ -97,8 +97,6 @@ public struct AuthPage: Responder {
         self.client = InstagramClient(
             profile: configuration.profile, credentials: configuration.credentials,
             endpoints: configuration.endpoints, transport: transport)
-        self.pages = pages
-        self.signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
         self.logger = logger
     }
 

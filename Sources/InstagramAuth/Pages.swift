@@ -48,18 +48,20 @@ public struct Pages: Sendable {
     public func render(_ template: String, status: Int, title: String, values: [String: Any], extraHeaders: [(name: String, value: String)] = []) -> Response {
         // An empty string would still open a `{{#section}}`: leave such values out.
         let present = values.filter { !(($0.value as? String)?.isEmpty ?? false) }
-        let outer: (String) -> [String: Any] = { ["title": title, "content": $0] }
-        let html: String
-        if let content = simple[template]?.render(present), let page = simple["layout"]?.render(outer(content)) {
-            html = page
-        } else {
-            guard case .success(let library) = library.parsed() else {
-                return Response.plain(500, "A page template does not parse; `instagram-auth check` says which.\n")
-            }
-            let content = simple[template]?.render(present) ?? library.render(present, withTemplate: template) ?? ""
-            html = simple["layout"]?.render(outer(content)) ?? library.render(outer(content), withTemplate: "layout") ?? content
+        guard let content = fill(template, with: present, orElse: ""),
+            let html = fill("layout", with: ["title": title, "content": content], orElse: content)
+        else {
+            return Response.plain(500, "A page template does not parse; `instagram-auth check` says which.\n")
         }
         return Response(status: status, headers: Self.securityHeaders + extraHeaders, body: Array(html.utf8))
+    }
+
+    /// One template filled in: a plain one directly, any other by the library (`fallback` if it has no
+    /// such template); nil when the library's templates do not parse.
+    private func fill(_ name: String, with values: [String: Any], orElse fallback: String) -> String? {
+        if let text = simple[name]?.render(values) { return text }
+        guard case .success(let library) = library.parsed() else { return nil }
+        return library.render(values, withTemplate: name) ?? fallback
     }
 
     /// The Mustache library of every template, parsed once, when first needed.
@@ -73,21 +75,23 @@ public struct Pages: Sendable {
         func parsed() -> Result<MustacheLibrary, ConfigurationError> {
             lock.withLock {
                 if let result { return result }
-                HTMLEscaping.register
-                var library = MustacheLibrary()
-                var outcome: Result<MustacheLibrary, ConfigurationError> = .success(library)
-                for source in sources {
-                    do {
-                        try library.register(HTMLEscaping.pragma + source.text, named: source.name)
-                    } catch {
-                        outcome = .failure(ConfigurationError("INSTAGRAM_AUTH_TEMPLATES", "\(source.origin) does not parse: \(error)"))
-                        break
-                    }
-                }
-                if case .success = outcome { outcome = .success(library) }
+                let outcome = Result { () throws(ConfigurationError) in try parse() }
                 result = outcome
                 return outcome
             }
+        }
+
+        private func parse() throws(ConfigurationError) -> MustacheLibrary {
+            HTMLEscaping.register
+            var library = MustacheLibrary()
+            for source in sources {
+                do {
+                    try library.register(HTMLEscaping.pragma + source.text, named: source.name)
+                } catch {
+                    throw ConfigurationError("INSTAGRAM_AUTH_TEMPLATES", "\(source.origin) does not parse: \(error)")
+                }
+            }
+            return library
         }
     }
 }

@@ -49,10 +49,8 @@ public final class PostgresAccountStore: AccountStore {
                 do {
                     try await body()
                     return .some(nil)
-                } catch let error as StoreError {
-                    return .some(error)
                 } catch {
-                    return .some(StoreError("PostgreSQL at \(location.display): \(describe(error))"))
+                    return .some(storeError(error, at: location))
                 }
             }
             group.addTask {
@@ -277,7 +275,7 @@ public final class PostgresAccountStore: AccountStore {
                 ON CONFLICT (code_hash) DO NOTHING RETURNING ticket
                 """, logger: self.logger)
             for try await _ in inserted { return .claimed(ticket: ticket) }
-            guard let record = try await self.callback(where: "code_hash", is: codeHash, on: connection) else {
+            guard let record = try await self.callback(where: .codeHash, is: codeHash, on: connection) else {
                 throw StoreError("a callback claim vanished")
             }
             return .existing(record)
@@ -301,16 +299,22 @@ public final class PostgresAccountStore: AccountStore {
     }
 
     public func callback(ticket: String) async throws(StoreError) -> CallbackRecord? {
-        try await run { client in try await client.withConnection { try await self.callback(where: "ticket", is: ticket, on: $0) } }
+        try await run { client in try await client.withConnection { try await self.callback(where: .ticket, is: ticket, on: $0) } }
     }
 
     public func callback(codeHash: String) async throws(StoreError) -> CallbackRecord? {
-        try await run { client in try await client.withConnection { try await self.callback(where: "code_hash", is: codeHash, on: $0) } }
+        try await run { client in try await client.withConnection { try await self.callback(where: .codeHash, is: codeHash, on: $0) } }
     }
 
-    private func callback(where column: String, is value: String, on connection: PostgresConnection) async throws -> CallbackRecord? {
+    /// The columns a callback is found by.
+    private enum CallbackKey: String {
+        case ticket
+        case codeHash = "code_hash"
+    }
+
+    private func callback(where key: CallbackKey, is value: String, on connection: PostgresConnection) async throws -> CallbackRecord? {
         var query = PostgresQuery(
-            unsafeSQL: "SELECT ticket, browser_tag, outcome, created_at FROM callback WHERE \(column == "ticket" ? "ticket" : "code_hash") = $1")
+            unsafeSQL: "SELECT ticket, browser_tag, outcome, created_at FROM callback WHERE \(key.rawValue) = $1")
         query.binds.append(value)
         for try await (ticket, tag, outcome, created) in try await connection.query(query, logger: logger).decode((String, String, String?, Double).self) {
             return CallbackRecord(
@@ -327,10 +331,8 @@ public final class PostgresAccountStore: AccountStore {
     private func run<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws(StoreError) -> T {
         do {
             return try await body(client)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw StoreError("PostgreSQL at \(location.display): \(Self.describe(error))")
+            throw Self.storeError(error, at: location)
         }
     }
 
@@ -339,13 +341,17 @@ public final class PostgresAccountStore: AccountStore {
         try await run { client in try await client.withTransaction(logger: self.logger) { try await body($0) } }
     }
 
-    /// PostgreSQL's own message when there is one (never the password: it is not in any of them).
-    static func describe(_ error: any Error) -> String {
+    /// The error as the store reports it: naming the server, with PostgreSQL's own message when there
+    /// is one (never the password: it is not in any of them).
+    static func storeError(_ error: any Error, at location: PostgresLocation) -> StoreError {
+        if let error = error as? StoreError { return error }
+        let message: String
         if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] { return message }
-            return "\(error.code)"
+            message = error.serverInfo?[.message] ?? "\(error.code)"
+        } else {
+            message = "\(error)"
         }
-        return "\(error)"
+        return StoreError("PostgreSQL at \(location.display): \(message)")
     }
 }
 
