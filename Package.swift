@@ -94,9 +94,12 @@ let package = Package(
         .executableTarget(name: "instagram-auth-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
         // A raw FastCGI client for the tests and the benchmark.
         .target(name: "FastCGIProbe"),
+        // A PostgreSQL server of Debian's, started in a temporary folder for the tests.
+        .target(name: "PostgresTestServer"),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
-        .testTarget(name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator", "FastCGIProbe"]),
+        .testTarget(
+            name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator", "FastCGIProbe", "PostgresTestServer"]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
@@ -104,6 +107,7 @@ let package = Package(
             dependencies: [
                 "InstagramAuth",
                 "FastCGIProbe",
+                "PostgresTestServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

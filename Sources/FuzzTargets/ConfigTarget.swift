@@ -6,12 +6,21 @@ enum ConfigTarget {
     static let appSecret = "app-secret-marker-0aa6c1d9f3"
     static let longStateSecret = "state-secret-marker-7d41b2e08c5f93a6d1e4"
     static let shortStateSecret = "state-marker-55e1"
-    /// Files the fuzzed `…_FILE` keys are pointed at: the fuzzer never names a file to read.
-    static let secretFiles: (app: String, state: String) = {
-        let app = Scratch.file("app-secret", contents: appSecret + "\n")
-        let state = Scratch.file("state-secret", contents: longStateSecret + "\n")
-        return (app, state)
-    }()
+    static let databasePassword = "database-password-marker-3c9e17"
+
+    /// Each secret key: the marker its fuzzed value becomes (given that value), and the file its `…_FILE`
+    /// form is pointed at (the fuzzer never names a file to read), holding `fileMarker`.
+    static let secretKeys: [(key: String, marker: @Sendable (String) -> String, file: String, fileMarker: String)] = [
+        ("INSTAGRAM_APP_SECRET", { _ in appSecret }, Scratch.file("app-secret", contents: appSecret + "\n"), appSecret),
+        (
+            "INSTAGRAM_AUTH_STATE_SECRET", { $0.utf8.count >= 32 ? longStateSecret : shortStateSecret },
+            Scratch.file("state-secret", contents: longStateSecret + "\n"), longStateSecret
+        ),
+        (
+            "INSTAGRAM_AUTH_DATABASE_PASSWORD", { _ in databasePassword },
+            Scratch.file("database-password", contents: databasePassword + "\n"), databasePassword
+        ),
+    ]
 
     static func run(_ input: [UInt8]) throws(InvariantViolation) {
         let text = input.text
@@ -74,27 +83,20 @@ enum ConfigTarget {
         var values = parsed
         values["INSTAGRAM_AUTH_CONFIG"] = nil  // would name another file to read
         var secrets: [String] = []
-        if values["INSTAGRAM_APP_SECRET"]?.isEmpty == false {
-            values["INSTAGRAM_APP_SECRET"] = appSecret
-            secrets.append(appSecret)
-        }
-        if values["INSTAGRAM_APP_SECRET_FILE"]?.isEmpty == false {
-            values["INSTAGRAM_APP_SECRET_FILE"] = secretFiles.app
-            secrets.append(appSecret)
-        }
-        if let state = values["INSTAGRAM_AUTH_STATE_SECRET"], !state.isEmpty {
-            let marker = state.utf8.count >= 32 ? longStateSecret : shortStateSecret
-            values["INSTAGRAM_AUTH_STATE_SECRET"] = marker
-            secrets.append(marker)
-        }
-        if values["INSTAGRAM_AUTH_STATE_SECRET_FILE"]?.isEmpty == false {
-            values["INSTAGRAM_AUTH_STATE_SECRET_FILE"] = secretFiles.state
-            secrets.append(longStateSecret)
+        for secret in secretKeys {
+            if let value = values[secret.key], !value.isEmpty {
+                values[secret.key] = secret.marker(value)
+                secrets.append(secret.marker(value))
+            }
+            if values[secret.key + "_FILE"]?.isEmpty == false {
+                values[secret.key + "_FILE"] = secret.file
+                secrets.append(secret.fileMarker)
+            }
         }
         if let templates = values["INSTAGRAM_AUTH_TEMPLATES"], !templates.isEmpty {
             values["INSTAGRAM_AUTH_TEMPLATES"] = templates.count % 2 == 0 ? Scratch.folder : "/nonexistent/templates"
         }
-        let others = values.filter { !$0.key.contains("SECRET") }.values.joined(separator: "\n")
+        let others = values.filter { key, _ in !secretKeys.contains { key.hasPrefix($0.key) } }.values.joined(separator: "\n")
 
         let configuration: Configuration
         do {
@@ -121,7 +123,15 @@ enum ConfigTarget {
         try require(configuration.stateKey.count >= 32, "a state key of \(configuration.stateKey.count) bytes accepted")
         try require((1...3600).contains(configuration.stateLifetimeSeconds), "state lifetime \(configuration.stateLifetimeSeconds)")
         try require((1...50).contains(configuration.httpTimeoutSeconds), "HTTP timeout \(configuration.httpTimeoutSeconds)")
-        try require(configuration.databasePath.hasPrefix("/"), "database path \(configuration.databasePath.shown)")
+        switch configuration.database {
+        case .sqlite(let path): try require(path.hasPrefix("/"), "database path \(path.shown)")
+        case .postgres(let location):
+            try require(!location.host.isEmpty && !location.user.isEmpty && !location.database.isEmpty, "database \(configuration.database)")
+            // What logs and pages show is built from the parts without the password.
+            try require(
+                configuration.database.description == "postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)",
+                "database shown as \(configuration.database.description.shown)")
+        }
         try require(
             !configuration.scopes.isEmpty
                 && configuration.scopes.allSatisfy { !$0.isEmpty && $0.unicodeScalars.allSatisfy(isScopeScalar) },

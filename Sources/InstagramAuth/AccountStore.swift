@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A connected Instagram account and its token.
 public struct Account: Sendable, Equatable, Codable {
@@ -116,12 +117,25 @@ extension CallbackOutcome {
 
 public struct StoreError: Error, CustomStringConvertible, Equatable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The database did not answer (down, unreachable, too slow): trying again later may work. False when
+    /// it answered with a refusal (a wrong password, a missing database, a broken file).
+    public let unreachable: Bool
+    public init(_ description: String, unreachable: Bool = false) {
+        self.description = description
+        self.unreachable = unreachable
+    }
 }
 
-/// Where connected accounts and callback results live. SQLite is the one implementation today;
-/// the page and the commands see only this protocol.
+/// Where connected accounts and callback results live: a SQLite file (`SQLiteAccountStore`) or
+/// PostgreSQL (`PostgresAccountStore`). The page and the commands see only this protocol.
 public protocol AccountStore: Sendable {
+    /// The schema migrations applied, in order of their names.
+    func appliedMigrations() async throws(StoreError) -> [String]
+    /// Takes and releases a write lock: proves the store accepts writes now.
+    func checkWritable() async throws(StoreError)
+    /// Lets go of the store's connections; the store is not used afterwards.
+    func close() async
+
     /// Inserts the account, or updates it in place (keeping when it first connected).
     func save(_ account: Account) async throws(StoreError)
     func accounts() async throws(StoreError) -> [Account]
@@ -141,8 +155,45 @@ public protocol AccountStore: Sendable {
     func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
     /// Records the outcome of a claimed callback; with `account`, saves it (as `save`) in the same transaction.
     func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError)
-    /// Forgets a claim whose exchange failed before Instagram answered, so a retry may exchange the code.
-    func releaseCallback(codeHash: String) async throws(StoreError)
+    /// Forgets a claim that has no outcome (only the claim with `ticket`, when given), so a retry may
+    /// exchange the code: one whose exchange failed before Instagram answered, or one abandoned by a
+    /// request that died.
+    func releaseCallback(codeHash: String, ticket: String?) async throws(StoreError)
     func callback(ticket: String) async throws(StoreError) -> CallbackRecord?
     func callback(codeHash: String) async throws(StoreError) -> CallbackRecord?
+}
+
+extension AccountStore {
+    public func releaseCallback(codeHash: String) async throws(StoreError) {
+        try await releaseCallback(codeHash: codeHash, ticket: nil)
+    }
+}
+
+/// Opening the store a configuration names.
+public enum AccountStores {
+    /// Opens (creating or migrating as needed) the store at `location`. With `waitingForServer`, a PostgreSQL
+    /// server that does not answer yet is no error: the store is returned and connects and migrates on its
+    /// first use, so a responder starts (and its start page answers) while the database is down; a server
+    /// that answers with a refusal (a wrong password, no such database) is still an error.
+    public static func open(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws(StoreError)
+        -> any AccountStore
+    {
+        switch location {
+        case .sqlite(let path):
+            return try SQLiteAccountStore(path: path)
+        case .postgres(let postgres):
+            let store = try PostgresAccountStore(unprepared: postgres, logger: logger)
+            do {
+                try await store.prepare()
+            } catch where waitingForServer && error.unreachable {
+                logger.warning(
+                    "the database does not answer yet; pages that need it fail until it does",
+                    metadata: ["database": "\(location)", "error": "\(error)"])
+            } catch {
+                await store.close()
+                throw error
+            }
+            return store
+        }
+    }
 }

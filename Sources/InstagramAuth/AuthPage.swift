@@ -145,16 +145,27 @@ public struct AuthPage: Responder {
         let tag = signer.bindingTag(browser ?? "")
         let codeHash = Self.codeHash(code)
         let deadline = Date() + TimeInterval(configuration.httpTimeoutSeconds * 3 + 5)
+        // The longest an exchange can hold its claim: three calls to Instagram and the store's calls around them.
+        let abandonedAfter = TimeInterval(configuration.httpTimeoutSeconds * 3 + 30)
+        var claimed = false
         do {
             while true {
                 switch try await store.claimCallback(codeHash: codeHash, browserTag: tag, now: Date()) {
                 case .claimed(let ticket):
+                    claimed = true
                     return try await exchange(code: code, codeHash: codeHash, ticket: ticket)
                 case .existing(let record):
                     guard record.browserTag == tag else { return stateFailure(.otherBrowser) }
                     if record.outcome != nil {
                         logger.info("code seen before; showing its result", metadata: ["code": "\(Redact.short(code))"])
                         return seeResult(record.ticket)
+                    }
+                    // Claimed longer ago than any exchange takes: the request that claimed it is gone (its host
+                    // stopped, or the database failed it mid-way). Take it over rather than wait for nothing.
+                    if Date().timeIntervalSince(record.createdAt) > abandonedAfter {
+                        logger.notice("taking over an abandoned claim on a code", metadata: ["code": "\(Redact.short(code))"])
+                        try await store.releaseCallback(codeHash: codeHash, ticket: record.ticket)
+                        continue
                     }
                     // The same code is being exchanged by another request (a double click, a reload):
                     // wait for its result rather than spend the code twice.
@@ -169,10 +180,14 @@ public struct AuthPage: Responder {
         } catch let error as StoreError {
             logger.error("account store failed", metadata: ["error": "\(error)"])
             // Leave no claim behind that would keep a retry waiting.
-            try? await store.releaseCallback(codeHash: codeHash)
+            if claimed { try? await store.releaseCallback(codeHash: codeHash) }
             return failure(
-                500, heading: "The connection could not be saved",
-                message: "This site could not record the authorization. Please try again later.", detail: nil, hint: nil)
+                503, heading: "The connection could not be saved",
+                message: "This site could not record the authorization: its account database is not available right now.",
+                detail: nil,
+                hint: claimed
+                    ? "Please start again in a few minutes."
+                    : "Nothing was sent to Instagram yet. Reload this page in a minute to finish connecting, or start again.")
         } catch {
             return failure(500, heading: "Interrupted", message: "The request was interrupted.", detail: nil, hint: nil)
         }
@@ -291,7 +306,9 @@ public struct AuthPage: Responder {
             record = try await store.callback(ticket: ticket)
         } catch {
             logger.error("account store failed", metadata: ["error": "\(error)"])
-            return failure(500, heading: "The result could not be read", message: "Please try again later.", detail: nil, hint: nil)
+            return failure(
+                503, heading: "The result could not be read",
+                message: "This site's account database is not available right now. Reload this page in a minute.", detail: nil, hint: nil)
         }
         guard let record, let outcome = record.outcome else {
             return failure(

@@ -27,8 +27,8 @@ public struct Configuration: Sendable {
     public var stateLifetimeSeconds: Int
     public var templatesDirectory: String?
     public var httpTimeoutSeconds: Int
-    /// The SQLite file that keeps connected accounts.
-    public var databasePath: String
+    /// Where connected accounts are kept: a SQLite file, or a PostgreSQL database.
+    public var database: DatabaseLocation
     /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone.
     public var allowedUsers: Set<String>?
 
@@ -38,11 +38,11 @@ public struct Configuration: Sendable {
     public static let knownKeys: Set<String> = [
         "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI", "INSTAGRAM_API",
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
-        "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
+        "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
-    public static let secretKeys: Set<String> = ["INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET"]
+    public static let secretKeys: Set<String> = ["INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_DATABASE_PASSWORD"]
 
     /// Loads and checks the configuration. `configFile` (from `--config`) wins over `INSTAGRAM_AUTH_CONFIG`;
     /// the environment wins over the file.
@@ -55,17 +55,13 @@ public struct Configuration: Sendable {
         return try Configuration(source)
     }
 
-    /// Only where the accounts are: what `accounts` and `token` need, without the app's keys.
-    public static func databasePath(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> String {
+    /// Only where the accounts are: what `accounts`, `token` and `import-accounts` need, without the app's keys.
+    public static func database(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> DatabaseLocation {
         var fileValues: [String: String] = [:]
         if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
             fileValues = try ConfigurationFile.read(path: path)
         }
-        let path = Source(environment: environment, file: fileValues).value("INSTAGRAM_AUTH_DATABASE") ?? defaultDatabasePath
-        guard path.hasPrefix("/") else {
-            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "must be an absolute path, not \(path.debugDescription)")
-        }
-        return path
+        return try DatabaseLocation(Source(environment: environment, file: fileValues))
     }
 
     init(_ source: Source) throws(ConfigurationError) {
@@ -140,10 +136,7 @@ public struct Configuration: Sendable {
         }
         httpTimeoutSeconds = timeout
 
-        databasePath = source.value("INSTAGRAM_AUTH_DATABASE") ?? Self.defaultDatabasePath
-        guard databasePath.hasPrefix("/") else {
-            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "must be an absolute path, not \(databasePath.debugDescription)")
-        }
+        database = try DatabaseLocation(source)
 
         if let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") {
             let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map {
@@ -267,6 +260,50 @@ struct Source {
             }
         }
         return nil
+    }
+}
+
+/// Where connected accounts are kept: `INSTAGRAM_AUTH_DATABASE` is an absolute path to a SQLite file
+/// (the default), or a `postgres://` URL whose password may come from `INSTAGRAM_AUTH_DATABASE_PASSWORD`
+/// (or `INSTAGRAM_AUTH_DATABASE_PASSWORD_FILE`) instead of the URL.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(PostgresLocation)
+
+    init(_ source: Source) throws(ConfigurationError) {
+        let text = source.value("INSTAGRAM_AUTH_DATABASE") ?? Configuration.defaultDatabasePath
+        let password = try source.secret("INSTAGRAM_AUTH_DATABASE_PASSWORD")
+        self = try Self(text, password: password)
+    }
+
+    public init(_ text: String, password: String? = nil) throws(ConfigurationError) {
+        let key = "INSTAGRAM_AUTH_DATABASE"
+        if PostgresLocation.isURL(text) {
+            var location = try PostgresLocation(url: text)
+            if let password {
+                guard location.password == nil else {
+                    throw ConfigurationError(key, "carries a password and INSTAGRAM_AUTH_DATABASE_PASSWORD is set too; keep one")
+                }
+                location.password = password
+            }
+            self = .postgres(location)
+            return
+        }
+        guard password == nil else {
+            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE_PASSWORD", "is only for a postgres:// database")
+        }
+        guard text.hasPrefix("/") else {
+            throw ConfigurationError(key, "must be an absolute path to a SQLite file or a postgres:// URL, not \(text.debugDescription)")
+        }
+        self = .sqlite(path: text)
+    }
+
+    /// For pages, logs and messages: the path, or the server without the password.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): path
+        case .postgres(let location): "postgres://\(location.display)"
+        }
     }
 }
 

@@ -11,62 +11,96 @@ public final class PostgresAccountStore: AccountStore {
     private let client: PostgresClient
     private let running: Task<Void, Never>
     private let logger: Logger
+    /// For the migrations' own connection.
+    private let connectionConfiguration: PostgresConnection.Configuration
 
     /// Serializes migrations across hosts (an arbitrary, fixed advisory-lock key).
     static let migrationLock: Int64 = 0x1A57_A11_7A17
 
-    public init(_ location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) async throws(StoreError) {
+    /// A store on `location` that connects and migrates on its first use (`prepare` does it now).
+    public init(unprepared location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) throws(StoreError) {
         self.location = location
         self.logger = logger
-        let tls: PostgresClient.Configuration.TLS
+        let tls: TLSConfiguration?
+        let connectionTLS: PostgresConnection.Configuration.TLS
         do {
-            tls = try location.tls()
+            tls = location.tls()
+            connectionTLS = try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
         } catch {
             throw StoreError("cannot set up TLS for PostgreSQL: \(error)")
         }
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
-            database: location.database, tls: tls)
-        configuration.options.connectTimeout = .seconds(5)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+            database: location.database, tls: tls.map { .require($0) } ?? .disable)
+        var direct = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: connectionTLS)
+        direct.options.connectTimeout = .seconds(Int64(Self.callTimeout))
+        connectionConfiguration = direct
+        configuration.options.connectTimeout = .seconds(Int64(Self.callTimeout))
+        // The pool logs each failed connection attempt at info: while the server is down, that is a line
+        // every few seconds the page's own errors already cover.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .notice)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
         running = Task { await client.run() }
-        // The client keeps retrying a server that does not answer: opening the store gives up in time.
-        let failure = await Self.within(seconds: Self.openTimeout, location: location) { [self] in try await migrate() }
-        if let failure {
-            running.cancel()
-            throw failure
+    }
+
+    /// Connects and migrates now, giving up after `openTimeout`.
+    public convenience init(_ location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) async throws(StoreError) {
+        try self.init(unprepared: location, logger: logger)
+        do {
+            try await prepare()
+        } catch {
+            await close()
+            throw error
         }
+    }
+
+    /// Connects and applies the migrations still missing, giving up after `openTimeout`. Every call does this
+    /// first until it succeeds once, so a store opened while the server was down starts working when it is back.
+    public func prepare() async throws(StoreError) {
+        guard !migrated.value else { return }
+        try await Self.within(seconds: Self.openTimeout, location: location) { [self] in try await migrate() }
     }
 
     /// How long opening the store (connecting and migrating) may take.
     static let openTimeout = 10
+    /// How long one call may take, waiting for a connection included: a database that is down gets the
+    /// page's error rather than holding the visitor until nginx gives up.
+    static let callTimeout = 5
 
-    /// Runs `body`, giving up after `seconds`; the error, if any.
-    private static func within(seconds: Int, location: PostgresLocation, _ body: @escaping @Sendable () async throws -> Void) async -> StoreError? {
-        let outcome: StoreError?? = await withTaskGroup(of: StoreError??.self) { group in
-            group.addTask {
-                do {
-                    try await body()
-                    return .some(nil)
-                } catch {
-                    return .some(storeError(error, at: location))
-                }
+    private let migrated = Flag()
+
+    /// Runs `body`, giving up after `seconds` (without waiting for `body` to notice it was cancelled).
+    private static func within<T: Sendable>(
+        seconds: Int, location: PostgresLocation, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(StoreError) -> T {
+        let race = Race<T>()
+        let work = Task {
+            do {
+                race.finish(.success(try await body()))
+            } catch {
+                race.finish(.failure(storeError(error, at: location)))
             }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(seconds))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
-        guard let outcome else { return StoreError("PostgreSQL at \(location.display) did not answer within \(seconds) s") }
-        return outcome
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            race.finish(.failure(StoreError("PostgreSQL at \(location.display) did not answer within \(seconds) s", unreachable: true)))
+            work.cancel()
+        }
+        let outcome = await withTaskCancellationHandler {
+            await race.outcome()
+        } onCancel: {
+            work.cancel()
+        }
+        timer.cancel()
+        return try outcome.get()
     }
 
     /// Closes every connection.
-    public func shutdown() async {
+    public func close() async {
         running.cancel()
         _ = await running.result
     }
@@ -114,8 +148,22 @@ public final class PostgresAccountStore: AccountStore {
         ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
     ]
 
-    private func migrate() async throws(StoreError) {
-        try await transaction { connection in
+    /// Applies the missing migrations over a connection of its own, outside the pool: a server that refuses
+    /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
+    private func migrate() async throws {
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+        do {
+            try await migrate(on: connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+        migrated.set()
+    }
+
+    private func migrate(on connection: PostgresConnection) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: self.logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS instagram_auth_migrations (identifier TEXT PRIMARY KEY NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
@@ -132,6 +180,12 @@ public final class PostgresAccountStore: AccountStore {
                     "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
                     logger: self.logger)
             }
+        }
+    }
+
+    public func checkWritable() async throws(StoreError) {
+        try await transaction { connection in
+            try await connection.query("UPDATE account SET updated_at = updated_at WHERE false", logger: self.logger)
         }
     }
 
@@ -292,9 +346,13 @@ public final class PostgresAccountStore: AccountStore {
         }
     }
 
-    public func releaseCallback(codeHash: String) async throws(StoreError) {
+    public func releaseCallback(codeHash: String, ticket: String?) async throws(StoreError) {
         try await run { client in
-            try await client.query("DELETE FROM callback WHERE code_hash = \(codeHash) AND outcome IS NULL", logger: self.logger)
+            try await client.query(
+                """
+                DELETE FROM callback WHERE code_hash = \(codeHash) AND outcome IS NULL
+                    AND (\(ticket)::TEXT IS NULL OR ticket = \(ticket))
+                """, logger: self.logger)
         }
     }
 
@@ -327,17 +385,17 @@ public final class PostgresAccountStore: AccountStore {
 
     // MARK: - Plumbing
 
+    /// Runs `body` within `callTimeout`, after the migrations if they have not run yet.
     @discardableResult
-    private func run<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws(StoreError) -> T {
-        do {
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(StoreError) -> T {
+        try await Self.within(seconds: Self.callTimeout, location: location) { [self] in
+            if !migrated.value { try await migrate() }
             return try await body(client)
-        } catch {
-            throw Self.storeError(error, at: location)
         }
     }
 
     @discardableResult
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
         try await run { client in try await client.withTransaction(logger: self.logger) { try await body($0) } }
     }
 
@@ -345,13 +403,60 @@ public final class PostgresAccountStore: AccountStore {
     /// is one (never the password: it is not in any of them).
     static func storeError(_ error: any Error, at location: PostgresLocation) -> StoreError {
         if let error = error as? StoreError { return error }
-        let message: String
-        if let error = error as? PSQLError {
-            message = error.serverInfo?[.message] ?? "\(error.code)"
-        } else {
-            message = "\(error)"
+        if let error = error as? PostgresTransactionError,
+            let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
+        {
+            return storeError(cause, at: location)
         }
-        return StoreError("PostgreSQL at \(location.display): \(message)")
+        if let error = error as? PSQLError {
+            // With the server's own message it answered: a refusal, unless it is shutting down, starting up,
+            // out of connections or the connection broke (SQLSTATE classes 57, 53, 08), which pass.
+            if let message = error.serverInfo?[.message] {
+                let passing = ["57", "53", "08"].contains(String((error.serverInfo?[.sqlState] ?? "").prefix(2)))
+                return StoreError("PostgreSQL at \(location.display): \(message)", unreachable: passing)
+            }
+            return StoreError("PostgreSQL at \(location.display) is unreachable (\(error.code))", unreachable: true)
+        }
+        if error is CancellationError {
+            return StoreError("PostgreSQL at \(location.display): the call was cancelled", unreachable: true)
+        }
+        return StoreError("PostgreSQL at \(location.display): \(error)")
+    }
+}
+
+/// Set once, read from any thread.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+    var value: Bool { lock.withLock { isSet } }
+    func set() { lock.withLock { isSet = true } }
+}
+
+/// The first of several finishers wins; `outcome()` waits for it.
+private final class Race<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, StoreError>?
+    private var waiter: CheckedContinuation<Result<T, StoreError>, Never>?
+
+    func finish(_ outcome: Result<T, StoreError>) {
+        let waiting: CheckedContinuation<Result<T, StoreError>, Never>? = lock.withLock {
+            guard result == nil else { return nil }
+            result = outcome
+            defer { waiter = nil }
+            return waiter
+        }
+        waiting?.resume(returning: outcome)
+    }
+
+    func outcome() async -> Result<T, StoreError> {
+        await withCheckedContinuation { continuation in
+            let ready: Result<T, StoreError>? = lock.withLock {
+                if let result { return result }
+                waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 
@@ -395,14 +500,14 @@ public struct PostgresLocation: Sendable, Equatable {
     }
 
     /// TLS for anything but an explicit `sslmode=disable` (or loopback without sslmode): the certificate
-    /// chain and host name are always verified.
-    func tls() throws -> PostgresClient.Configuration.TLS {
+    /// chain and host name are always verified. Nil: no TLS.
+    func tls() -> TLSConfiguration? {
         switch sslMode {
-        case .disable: return .disable
+        case .disable: return nil
         case .require:
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = .fullVerification
-            return .require(configuration)
+            return configuration
         }
     }
 

@@ -26,7 +26,7 @@ public final class SQLiteAccountStore: AccountStore {
             if fd < 0, errno != EEXIST {
                 throw StoreError("cannot create \(path): \(String(cString: strerror(errno)))")
             }
-            if fd >= 0 { close(fd) }
+            if fd >= 0 { Glibc.close(fd) }
         }
         var configuration = GRDB.Configuration()
         configuration.busyMode = .timeout(15)
@@ -79,6 +79,9 @@ public final class SQLiteAccountStore: AccountStore {
         }
         return migrator
     }
+
+    /// Nothing to let go of: the file closes with the last reference to the store.
+    public func close() async {}
 
     /// The migrations applied to the file, for `check` and tests.
     public func appliedMigrations() async throws(StoreError) -> [String] {
@@ -214,9 +217,11 @@ public final class SQLiteAccountStore: AccountStore {
         }
     }
 
-    public func releaseCallback(codeHash: String) async throws(StoreError) {
+    public func releaseCallback(codeHash: String, ticket: String?) async throws(StoreError) {
         try await write { db in
-            try db.execute(sql: "DELETE FROM callback WHERE code_hash = ? AND outcome IS NULL", arguments: [codeHash])
+            try db.execute(
+                sql: "DELETE FROM callback WHERE code_hash = ? AND outcome IS NULL AND (? IS NULL OR ticket = ?)",
+                arguments: [codeHash, ticket, ticket])
         }
     }
 

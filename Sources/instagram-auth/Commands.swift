@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import InstagramAPI
 import InstagramAuth
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -10,22 +11,26 @@ import Glibc
 /// What every command that touches Instagram or the store sets up.
 struct Context {
     let configuration: Configuration
-    let store: SQLiteAccountStore
+    let store: any AccountStore
 
-    init(configFile: String?) throws {
-        configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
-        do {
-            store = try SQLiteAccountStore(path: configuration.databasePath)
-        } catch {
-            throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
-        }
+    /// The configuration and its store. With `waitingForServer` (the responder), a PostgreSQL server that
+    /// does not answer yet is no reason to stop: the store connects when it can.
+    static func open(configFile: String?, waitingForServer: Bool = false, logger: Logger = Logging.make(level: "warning")) async throws -> Context {
+        let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
+        let store = try await openStore(configuration.database, waitingForServer: waitingForServer, logger: logger)
+        return Context(configuration: configuration, store: store)
     }
 
-    /// The store alone, for commands that need no Instagram app: `accounts`, `token`.
-    static func store(configFile: String?) throws -> SQLiteAccountStore {
-        let path = try Configuration.databasePath(environment: ProcessInfo.processInfo.environment, configFile: configFile)
+    /// The store alone, for commands that need no Instagram app: `accounts`, `token`, `import-accounts`.
+    static func store(configFile: String?) async throws -> any AccountStore {
+        try await openStore(
+            try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile),
+            logger: Logging.make(level: "warning"))
+    }
+
+    private static func openStore(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws -> any AccountStore {
         do {
-            return try SQLiteAccountStore(path: path)
+            return try await AccountStores.open(location, waitingForServer: waitingForServer, logger: logger)
         } catch {
             throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
         }
@@ -63,7 +68,7 @@ struct Refresh: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try Context(configFile: config)
+        let context = try await Context.open(configFile: config)
         let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
@@ -75,6 +80,7 @@ struct Refresh: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await transport.shutdown()
+        await context.store.close()
         let report = try outcome.get()
         for (account, result) in report.lines {
             let text: String =
@@ -102,7 +108,9 @@ struct Accounts: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let accounts = try await Context.store(configFile: config).accounts()
+        let store = try await Context.store(configFile: config)
+        let accounts = try await store.accounts()
+        await store.close()
         if json {
             let iso = ISO8601DateFormatter()
             let items: [[String: Any]] = accounts.map { account in
@@ -156,7 +164,7 @@ struct TokenCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        let store = try Context.store(configFile: config)
+        let store = try await Context.store(configFile: config)
         let account: Account
         if let user {
             guard let found = try await store.account(user) else { throw CommandError("no connected account \(user)") }
@@ -171,6 +179,7 @@ struct TokenCommand: AsyncParsableCommand {
             }
             account = all[0]
         }
+        await store.close()
         guard account.status == .active else {
             throw CommandError("\(account.displayName) needs a new authorization: \(account.statusDetail ?? "token rejected")")
         }
@@ -220,17 +229,23 @@ struct Check: AsyncParsableCommand {
             report(false, "templates: \(error)")
         }
         do {
-            let store = try SQLiteAccountStore(path: configuration.databasePath)
-            try await store.checkWritable()
-            let migrations = try await store.appliedMigrations()
-            let accounts = try await store.accounts()
-            let attention = accounts.filter { $0.status != .active }.count
-            report(
-                true,
-                "database \(configuration.databasePath): writable, schema \(migrations.last ?? "-"), \(accounts.count) account(s)"
-                    + (attention > 0 ? ", \(attention) needing a new authorization" : ""))
+            let store = try await AccountStores.open(configuration.database, logger: Logging.make(level: "critical"))
+            let summary: Result<String, StoreError>
+            do {
+                try await store.checkWritable()
+                let migrations = try await store.appliedMigrations()
+                let accounts = try await store.accounts()
+                let attention = accounts.filter { $0.status != .active }.count
+                summary = .success(
+                    "writable, schema \(migrations.last ?? "-"), \(accounts.count) account(s)"
+                        + (attention > 0 ? ", \(attention) needing a new authorization" : ""))
+            } catch {
+                summary = .failure(error)
+            }
+            await store.close()
+            report(true, "database \(configuration.database): \(try summary.get())")
         } catch {
-            report(false, "database \(configuration.databasePath): \(error)")
+            report(false, "database \(configuration.database): \(error)")
         }
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
         let endpoints = configuration.endpoints
@@ -283,5 +298,59 @@ struct ImportPHP: ParsableCommand {
         handle.write(Data(text.utf8))
         try handle.close()
         FileHandle.standardError.write(Data("wrote \(output)\n".utf8))
+    }
+}
+
+struct ImportAccounts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-accounts",
+        abstract: "Copy the connected accounts of a SQLite file into the configured store (moving to PostgreSQL).",
+        discussion: """
+            Reads every account, with its token, from FILE (the SQLite file INSTAGRAM_AUTH_DATABASE named \
+            before) and saves it in the store the configuration names now. An account the store already holds \
+            with a token as new or newer is left as it is, so running it again, or after the new store has \
+            refreshed a token, loses nothing. Results of recent authorizations (kept a day) are not copied. \
+            Prints one line per account and a summary.
+            """)
+
+    @Argument(help: ArgumentHelp("The SQLite file to copy from.", valueName: "file"))
+    var file: String
+
+    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
+    var config: String?
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: file) else { throw CommandError("no such file: \(file)") }
+        let destination = try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: config)
+        if case .sqlite(let path) = destination, Self.sameFile(path, file) {
+            throw CommandError("\(file) is the configured store already (INSTAGRAM_AUTH_DATABASE)")
+        }
+        let source: SQLiteAccountStore
+        do {
+            source = try SQLiteAccountStore(path: file)
+        } catch {
+            throw CommandError("\(error)")
+        }
+        let store = try await Context.store(configFile: config)
+        var copied = 0
+        var kept = 0
+        for account in try await source.accounts() {
+            if let present = try await store.account(account.userID), present.tokenObtainedAt >= account.tokenObtainedAt {
+                print("\(account.displayName): kept, the store holds a token as new or newer")
+                kept += 1
+                continue
+            }
+            try await store.save(account)
+            print("\(account.displayName): copied (\(account.status.rawValue), token valid until \(AuthPage.formatDate(account.tokenExpiresAt)))")
+            copied += 1
+        }
+        await store.close()
+        print("\(copied + kept) account(s) in \(file): \(copied) copied to \(destination), \(kept) already there")
+    }
+
+    private static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat()
+        var second = stat()
+        return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 }

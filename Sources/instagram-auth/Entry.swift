@@ -30,11 +30,13 @@ struct InstagramAuthCommand: AsyncParsableCommand {
         discussion: """
             Configuration comes from the environment, or from KEY=value lines in the file named by \
             --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID, \
-            INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI.
+            INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI. Accounts are kept \
+            where INSTAGRAM_AUTH_DATABASE says: a SQLite file (/var/lib/instagram-auth/accounts.sqlite3 by \
+            default), or postgres://user@host/database for several web servers sharing one store.
 
             Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
             """,
-        subcommands: [Serve.self, Refresh.self, Accounts.self, TokenCommand.self, Check.self, ImportPHP.self])
+        subcommands: [Serve.self, Refresh.self, Accounts.self, TokenCommand.self, Check.self, ImportPHP.self, ImportAccounts.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -45,7 +47,9 @@ struct Serve: AsyncParsableCommand {
             systemd socket activation (LISTEN_FDS), fd 0 otherwise (spawn-fcgi, any FastCGI process manager). \
             SIGTERM or SIGINT: stop accepting, answer every request already accepted or waiting in the \
             backlog of a socket it opened (an inherited socket keeps its backlog for the next process), \
-            remove the socket file, exit 0.
+            remove the socket file, exit 0. A PostgreSQL store that does not answer at start is no reason \
+            to stop: the authorize page answers, callbacks get an error page until the database is back, and \
+            the responder reconnects on its own.
             """)
 
     @Option(help: ArgumentHelp("Listen on a Unix socket at PATH, replacing a stale one.", valueName: "path"))
@@ -80,7 +84,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logging.make(level: logLevel)
-        let context = try Context(configFile: config)
+        let context = try await Context.open(configFile: config, waitingForServer: true, logger: logger)
         let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
         let listener = try OpenListener.open(try chosenListener())
@@ -102,7 +106,7 @@ struct Serve: AsyncParsableCommand {
             "instagram-auth ready",
             metadata: [
                 "api": "\(configuration.profile.rawValue)", "redirect_uri": "\(configuration.credentials.redirectURI)",
-                "listen": "\(describe(listener))", "database": "\(configuration.databasePath)",
+                "listen": "\(describe(listener))", "database": "\(configuration.database)",
             ])
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
@@ -114,6 +118,7 @@ struct Serve: AsyncParsableCommand {
         }
         sources.forEach { $0.cancel() }
         await transport.shutdown()
+        await context.store.close()
     }
 
     private func chosenListener() throws -> Listener {
@@ -164,11 +169,12 @@ enum CGIMode {
                 // The authorize link (the page most requests ask for): no database, no HTTP client to start.
                 response = page
             } else {
-                let store = try SQLiteAccountStore(path: configuration.databasePath)
+                let store = try await AccountStores.open(configuration.database, waitingForServer: true, logger: logger)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
                 let page = AuthPage(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
                 response = await page.respond(to: request)
                 await transport.shutdown()
+                await store.close()
             }
         } catch {
             logger.error("configuration refused: \(error)")

@@ -20,7 +20,7 @@ final class PageHarness: @unchecked Sendable {
     let page: AuthPage
     let folder: URL
     let logs = LogRecorder()
-    private let environment: [String: String]
+    let environment: [String: String]
 
     /// `https` points base URL settings (`INSTAGRAM_API_BASE_URL`…) at an HTTPS server with the given certificate;
     /// `trustRoots` is a PEM file the transport trusts besides the system's.
@@ -49,7 +49,8 @@ final class PageHarness: @unchecked Sendable {
         self.environment = environment
         let configuration = try Configuration.load(environment: environment)
         transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds, additionalTrustRootsFile: trustRoots)
-        store = try SQLiteAccountStore(path: configuration.databasePath)
+        guard case .sqlite(let path) = configuration.database else { throw StoreError("not a SQLite file") }
+        store = try SQLiteAccountStore(path: path)
         page = AuthPage(
             configuration: configuration, transport: transport, store: store,
             pages: try Pages(overrides: configuration.templatesDirectory), logger: logs.logger())
@@ -185,6 +186,23 @@ struct AuthPageTests {
         #expect(stored.isLongLived)
         #expect(stored.tokenExpiresAt > Date() + 50 * 86_400)
         #expect(await harness.get(String(location.split(separator: "?")[1]), cookie: "instagram_auth_browser=\(BrowserCookie.newValue())").status == 403)
+        try await harness.close()
+    }
+
+    @Test func aClaimLeftBehindByARequestThatDiedIsTakenOverInsteadOfWaitedFor() async throws {
+        let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
+        let code = harness.code()
+        // A host claimed this code an hour ago and never finished (it stopped, or its database call failed).
+        let configuration = try Configuration.load(environment: harness.environment)
+        let signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
+        let browser = String(cookie.dropFirst("\(BrowserCookie.name)=".count))
+        _ = try await harness.store.claimCallback(codeHash: AuthPage.codeHash(code), browserTag: signer.bindingTag(browser), now: Date() - 3600)
+        let began = Date()
+        let response = await harness.visit("code=\(code)&state=\(state)", cookie: cookie)
+        #expect(response.status == 200 && response.text.contains("@tester (17841405793187218)"))
+        #expect(Date().timeIntervalSince(began) < 3, "waited for a claim nobody holds")
+        #expect(harness.emulator.count(of: "/oauth/access_token") == 1)
         try await harness.close()
     }
 

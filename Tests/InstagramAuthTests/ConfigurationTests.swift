@@ -169,6 +169,44 @@ struct ConfigurationTests {
         #expect(refusal(environment)?.key == "INSTAGRAM_APP_SECRET_FILE")
     }
 
+    @Test func theDatabaseIsASQLiteFileOrAPostgresURLWithItsPasswordFromAFile() throws {
+        var environment = minimal
+        #expect(try Configuration.load(environment: environment).database == .sqlite(path: Configuration.defaultDatabasePath))
+        environment["INSTAGRAM_AUTH_DATABASE"] = "postgresql://app@db.internal:6432/accounts"
+        let file = try temporaryFile("pa ss:w@rd\n")
+        environment["INSTAGRAM_AUTH_DATABASE_PASSWORD_FILE"] = file
+        let configuration = try Configuration.load(environment: environment)
+        guard case .postgres(let location) = configuration.database else {
+            Issue.record("not PostgreSQL: \(configuration.database)")
+            return
+        }
+        #expect(location.host == "db.internal" && location.port == 6432 && location.user == "app" && location.database == "accounts")
+        #expect(location.password == "pa ss:w@rd")
+        #expect(location.sslMode == .require)
+        #expect("\(configuration.database)" == "postgres://app@db.internal:6432/accounts")
+
+        // The same file through a configuration file, next to the URL.
+        let config = try temporaryFile(
+            "INSTAGRAM_AUTH_DATABASE=postgres://app@127.0.0.1/accounts\nINSTAGRAM_AUTH_DATABASE_PASSWORD_FILE=\(file)\n")
+        let fromFile = try Configuration.database(environment: [:], configFile: config)
+        #expect(fromFile == .postgres(try PostgresLocation(url: "postgres://app:pa%20ss%3Aw%40rd@127.0.0.1/accounts")))
+
+        // A password in the URL and in the setting; a password for a SQLite file; neither a path nor a URL.
+        environment["INSTAGRAM_AUTH_DATABASE"] = "postgres://app:inline@db.internal/accounts"
+        #expect(refusal(environment)?.key == "INSTAGRAM_AUTH_DATABASE")
+        environment["INSTAGRAM_AUTH_DATABASE"] = "/var/lib/instagram-auth/accounts.sqlite3"
+        #expect(refusal(environment)?.key == "INSTAGRAM_AUTH_DATABASE_PASSWORD")
+        environment["INSTAGRAM_AUTH_DATABASE_PASSWORD_FILE"] = nil
+        for wrong in ["mysql://app@db/accounts", "postgres://db.internal/accounts", "postgres://app@db.internal/", "postgres://app@db/x?sslmode=prefer"] {
+            environment["INSTAGRAM_AUTH_DATABASE"] = wrong
+            let refused = refusal(environment)
+            #expect(refused?.key == "INSTAGRAM_AUTH_DATABASE", "\(wrong) accepted")
+        }
+        // The password never in a refusal.
+        environment["INSTAGRAM_AUTH_DATABASE"] = "postgres://app:hunter22@db.internal/"
+        #expect(refusal(environment)?.description.contains("hunter22") == false)
+    }
+
     @Test func stateKeyIsDerivedFromTheAppSecretUnlessGiven() throws {
         let derived = try Configuration.load(environment: minimal).stateKey
         var other = minimal

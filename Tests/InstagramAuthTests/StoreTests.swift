@@ -1,5 +1,6 @@
 import FastCGIProbe
 import Foundation
+import PostgresTestServer
 import Testing
 
 @testable import InstagramAuth
@@ -29,8 +30,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .sqlite: return try temporaryDatabase()
         case .postgres:
-            let location = try await offPool { try PostgresServer.shared.get().newDatabase() }
-            return "postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)"
+            return try await offPool { try PostgresServer.shared.get().newDatabase() }
         }
     }
 
@@ -43,7 +43,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     func close(_ store: any AccountStore) async {
-        await (store as? PostgresAccountStore)?.shutdown()
+        await store.close()
     }
 }
 
@@ -137,6 +137,21 @@ struct StoreTests {
             Issue.record("a released code cannot be claimed again")
             return
         }
+        // A claim left behind is released by its ticket only: not a newer claim on the same code.
+        guard case .claimed(let abandoned) = try await store.claimCallback(codeHash: "h4", browserTag: "b", now: now - 3600),
+            case .existing = try await store.claimCallback(codeHash: "h4", browserTag: "b", now: now)
+        else {
+            Issue.record("claiming h4")
+            return
+        }
+        try await store.releaseCallback(codeHash: "h4", ticket: abandoned)
+        guard case .claimed(let newer) = try await store.claimCallback(codeHash: "h4", browserTag: "b", now: now) else {
+            Issue.record("an abandoned claim was not released")
+            return
+        }
+        try await store.releaseCallback(codeHash: "h4", ticket: abandoned)
+        #expect(try await store.callback(codeHash: "h4")?.ticket == newer, "a newer claim was released by an old ticket")
+
         _ = try await store.claimCallback(codeHash: "h3", browserTag: "b", now: now + 2 * 86_400)
         #expect(try await store.callback(ticket: ticket) == nil, "old results are cleaned up")
     }
@@ -188,5 +203,36 @@ struct StoreTests {
             #expect(error.description.contains("app@127.0.0.1:1/accounts"))
             #expect(!error.description.contains("s3cret"))
         }
+    }
+
+    @Test func aPostgresStoreOpenedWhileTheServerIsDownAnswersEachCallInTimeWithAnError() async throws {
+        let location = try PostgresLocation(url: "postgres://app:s3cret@127.0.0.1:1/accounts")
+        let began = Date()
+        let store = try await AccountStores.open(.postgres(location), waitingForServer: true, logger: .init(label: "test"))
+        #expect(Date().timeIntervalSince(began) < Double(PostgresAccountStore.openTimeout) + 3)
+        let call = Date()
+        do {
+            _ = try await store.claimCallback(codeHash: "abc", browserTag: "tag", now: Date())
+            Issue.record("claimed a code with no server")
+        } catch {
+            #expect(error.unreachable)
+            #expect(error.description.contains("app@127.0.0.1:1/accounts") && !error.description.contains("s3cret"))
+        }
+        #expect(Date().timeIntervalSince(call) < Double(PostgresAccountStore.callTimeout) + 3)
+        await store.close()
+    }
+
+    @Test func aServerThatRefusesIsAnErrorAtOnceEvenForTheResponder() async throws {
+        let place = try await Backend.postgres.newPlace()
+        let missing = try PostgresLocation(url: place.replacingOccurrences(of: "/t_", with: "/missing_"))
+        let began = Date()
+        do {
+            _ = try await AccountStores.open(.postgres(missing), waitingForServer: true, logger: .init(label: "test"))
+            Issue.record("opened a database that does not exist")
+        } catch {
+            #expect(!error.unreachable)
+            #expect(error.description.contains("does not exist"), "\(error)")
+        }
+        #expect(Date().timeIntervalSince(began) < Double(PostgresAccountStore.openTimeout))
     }
 }

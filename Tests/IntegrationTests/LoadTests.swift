@@ -177,10 +177,16 @@ struct LoadTests {
             let pid = stack.responder.processIdentifier
             let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }
             // The listening socket, found by its path, and every descriptor opened after it is numbered past 1100.
-            let unixSockets = try String(contentsOfFile: "/proc/net/unix", encoding: .utf8).split(separator: "\n")
-            let inode = try #require(unixSockets.first { $0.hasSuffix(stack.socketPath) }?.split(separator: " ")[6])
+            // /proc/net/unix read to its end (it has no size to go by), again while the tests around open sockets.
+            var inode: Substring?
+            for _ in 0..<20 where inode == nil {
+                let table = String(decoding: FileHandle(forReadingAtPath: "/proc/net/unix")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+                inode = table.split(separator: "\n").first { $0.hasSuffix(" " + stack.socketPath) }?.split(separator: " ")[6]
+                if inode == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let found = try #require(inode, "\(stack.socketPath) not in /proc/net/unix")
             let listening = descriptors.first {
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "socket:[\(inode)]"
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "socket:[\(found)]"
             }
             #expect(descriptors.count > 1100)
             #expect((listening ?? 0) > 1100, "listening on fd \(String(describing: listening))")

@@ -1,37 +1,37 @@
 import Foundation
-import Testing
-
-@testable import InstagramAuth
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A real PostgreSQL server from Debian's packages for the tests: started once per test process, on
-/// loopback, in a temporary folder (as the `postgres` user when the tests run as root: PostgreSQL
-/// refuses root), stopped when the process exits. Each test gets a database of its own.
-final class PostgresServer: Sendable {
-    let port: Int
-    let folder: String
+/// A real PostgreSQL server from Debian's packages for the tests: on loopback, in a temporary folder
+/// (as the `postgres` user when the tests run as root: PostgreSQL refuses root), stopped when the process
+/// exits. `shared` serves every test that only needs a database of its own; a test that stops and
+/// restarts the server starts one of its own.
+public final class PostgresServer: Sendable {
+    public let port: Int
+    public let folder: String
     let bin: String
-    static let user = "instagram_auth_test"
+    let data: String
+    public static let user = "instagram_auth_test"
 
-    nonisolated(unsafe) private static var dataFolderToStop: String?
-    nonisolated(unsafe) private static var pgCtlToStop: String?
+    private static let started = StartedServers()
 
-    static let shared: Result<PostgresServer, PostgresServerError> = Result { () throws(PostgresServerError) in try start() }
+    public static let shared: Result<PostgresServer, PostgresServerError> = Result { () throws(PostgresServerError) in try start() }
 
-    struct PostgresServerError: Error, CustomStringConvertible {
-        let description: String
+    public struct PostgresServerError: Error, CustomStringConvertible {
+        public let description: String
     }
 
     private init(port: Int, folder: String, bin: String) {
         self.port = port
         self.folder = folder
         self.bin = bin
+        data = "\(folder)/data"
     }
 
-    private static func start() throws(PostgresServerError) -> PostgresServer {
+    /// A new server of its own. Blocks while it starts: call it off the cooperative pool.
+    public static func start() throws(PostgresServerError) -> PostgresServer {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = versions.sorted(by: { (Int($0) ?? 0) < (Int($1) ?? 0) }).last,
             FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/initdb")
@@ -48,24 +48,40 @@ final class PostgresServer: Sendable {
         let port = freePort()
         let data = "\(folder)/data"
         try run(asRoot, "\(bin)/initdb", ["-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
-        try run(
-            asRoot, "\(bin)/pg_ctl",
-            ["-D", data, "-l", "\(folder)/server.log", "-w", "-o",
-             "-k \(folder) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
-        dataFolderToStop = data
-        pgCtlToStop = "\(bin)/pg_ctl"
-        atexit {
-            guard let data = PostgresServer.dataFolderToStop, let pgCtl = PostgresServer.pgCtlToStop else { return }
-            try? PostgresServer.run(getuid() == 0, pgCtl, ["-D", data, "-m", "immediate", "stop"])
-        }
-        return PostgresServer(port: port, folder: folder, bin: bin)
+        let server = PostgresServer(port: port, folder: folder, bin: bin)
+        try server.startAgain()
+        started.add(pgCtl: "\(bin)/pg_ctl", data: data)
+        return server
     }
 
-    /// A new, empty database on the server.
-    func newDatabase() throws -> PostgresLocation {
+    /// Starts the server (again, after `stop`), waiting until it accepts connections.
+    public func startAgain() throws(PostgresServerError) {
+        try Self.run(
+            getuid() == 0, "\(bin)/pg_ctl",
+            ["-D", data, "-l", "\(folder)/server.log", "-w", "-o",
+             "-k \(folder) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
+    }
+
+    /// Stops the server at once, closing every connection (`pg_ctl stop -m fast`).
+    public func stop() throws(PostgresServerError) {
+        try Self.run(getuid() == 0, "\(bin)/pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"])
+    }
+
+    /// A new, empty database on the server: its URL.
+    public func newDatabase() throws(PostgresServerError) -> String {
         let name = "t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try Self.run(false, "\(bin)/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", Self.user, name])
-        return try PostgresLocation(url: "postgres://\(Self.user)@127.0.0.1:\(port)/\(name)")
+        return "postgres://\(Self.user)@127.0.0.1:\(port)/\(name)"
+    }
+
+    /// Runs SQL in `database` with psql; what it printed (unaligned, tuples only).
+    public func psql(_ database: String, _ sql: String) throws(PostgresServerError) -> String {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("psql-\(UUID().uuidString.prefix(8)).out").path
+        defer { unlink(out) }
+        try Self.run(
+            false, "\(bin)/psql",
+            ["-h", "127.0.0.1", "-p", String(port), "-U", Self.user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-o", out, "-c", sql])
+        return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs a command to its end with posix_spawn and waitpid (output to a file: the server pg_ctl starts
@@ -107,5 +123,33 @@ final class PostgresServer: Sendable {
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Every server started here, stopped when the process exits.
+private final class StartedServers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var servers: [(pgCtl: String, data: String)] = []
+    private var registered = false
+
+    func add(pgCtl: String, data: String) {
+        let first: Bool = lock.withLock {
+            servers.append((pgCtl, data))
+            defer { registered = true }
+            return !registered
+        }
+        if first {
+            atexit { PostgresServer.stopAll() }
+        }
+    }
+
+    var all: [(pgCtl: String, data: String)] { lock.withLock { servers } }
+}
+
+extension PostgresServer {
+    fileprivate static func stopAll() {
+        for server in started.all {
+            try? run(getuid() == 0, server.pgCtl, ["-D", server.data, "-m", "immediate", "stop"])
+        }
     }
 }
