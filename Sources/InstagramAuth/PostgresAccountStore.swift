@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 
@@ -415,12 +417,29 @@ public final class PostgresAccountStore: AccountStore {
                 let passing = ["57", "53", "08"].contains(String((error.serverInfo?[.sqlState] ?? "").prefix(2)))
                 return StoreError("PostgreSQL at \(location.display): \(message)", unreachable: passing)
             }
-            return StoreError("PostgreSQL at \(location.display) is unreachable (\(error.code))", unreachable: true)
+            return StoreError(
+                "PostgreSQL at \(location.display) is unreachable: \(error.underlying.map(connectionFailure) ?? "\(error.code)")",
+                unreachable: true)
         }
         if error is CancellationError {
             return StoreError("PostgreSQL at \(location.display): the call was cancelled", unreachable: true)
         }
         return StoreError("PostgreSQL at \(location.display): \(error)")
+    }
+}
+
+/// Why a connection failed, in a few words: "Connection refused", "no answer within 5 s", a DNS error.
+func connectionFailure(_ error: any Error) -> String {
+    switch error {
+    case let error as NIOConnectionError:
+        if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(dns)" }
+        return error.connectionErrors.first.map { connectionFailure($0.error) } ?? "\(error)"
+    case let error as IOError:
+        return String(cString: strerror(error.errnoCode))
+    case ChannelError.connectTimeout(let amount):
+        return "no answer within \(amount.nanoseconds / 1_000_000_000) s"
+    default:
+        return "\(error)"
     }
 }
 

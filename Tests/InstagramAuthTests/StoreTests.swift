@@ -217,6 +217,7 @@ struct StoreTests {
         } catch {
             #expect(error.unreachable)
             #expect(error.description.contains("app@127.0.0.1:1/accounts") && !error.description.contains("s3cret"))
+            #expect(error.description.hasSuffix("is unreachable: Connection refused"), "\(error)")
         }
         #expect(Date().timeIntervalSince(call) < Double(PostgresAccountStore.callTimeout) + 3)
         await store.close()

@@ -358,7 +358,9 @@ struct MultiHostTests {
             // The commands report it and exit non-zero.
             let refresh = try await cluster.command(["refresh"])
             #expect(refresh.status != 0)
-            #expect(refresh.err.contains("PostgreSQL at instagram_auth_test@127.0.0.1:\(cluster.postgres.port)"), "\(refresh.err)")
+            #expect(
+                refresh.err.contains("PostgreSQL at instagram_auth_test@127.0.0.1:\(cluster.postgres.port)/")
+                    && refresh.err.contains("is unreachable: Connection refused"), "\(refresh.err)")
             let accounts = try await cluster.command(["accounts"])
             #expect(accounts.status != 0)
             let check = try await cluster.command(["check"])
