@@ -47,21 +47,12 @@ public struct Configuration: Sendable {
     /// Loads and checks the configuration. `configFile` (from `--config`) wins over `INSTAGRAM_AUTH_CONFIG`;
     /// the environment wins over the file.
     public static func load(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> Configuration {
-        var fileValues: [String: String] = [:]
-        if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            fileValues = try ConfigurationFile.read(path: path)
-        }
-        let source = Source(environment: environment, file: fileValues)
-        return try Configuration(source)
+        try Configuration(Source.load(environment: environment, configFile: configFile))
     }
 
     /// Only where the accounts are: what `accounts`, `token` and `import-accounts` need, without the app's keys.
     public static func database(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> DatabaseLocation {
-        var fileValues: [String: String] = [:]
-        if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            fileValues = try ConfigurationFile.read(path: path)
-        }
-        return try DatabaseLocation(Source(environment: environment, file: fileValues))
+        try DatabaseLocation(Source.load(environment: environment, configFile: configFile))
     }
 
     init(_ source: Source) throws(ConfigurationError) {
@@ -234,6 +225,15 @@ public struct Configuration: Sendable {
 struct Source {
     let environment: [String: String]
     let file: [String: String]
+
+    /// The environment, and the file `configFile` (from `--config`) or `INSTAGRAM_AUTH_CONFIG` names, if any.
+    static func load(environment: [String: String], configFile: String?) throws(ConfigurationError) -> Source {
+        var fileValues: [String: String] = [:]
+        if let path = configFile ?? environment["INSTAGRAM_AUTH_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            fileValues = try ConfigurationFile.read(path: path)
+        }
+        return Source(environment: environment, file: fileValues)
+    }
 
     func value(_ key: String) -> String? {
         for layer in [environment, file] {

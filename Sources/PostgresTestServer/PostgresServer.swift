@@ -45,12 +45,10 @@ public final class PostgresServer: Sendable {
         if asRoot, let postgres = getpwnam("postgres") {
             chown(folder, postgres.pointee.pw_uid, postgres.pointee.pw_gid)
         }
-        let port = freePort()
-        let data = "\(folder)/data"
-        try run(asRoot, "\(bin)/initdb", ["-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
-        let server = PostgresServer(port: port, folder: folder, bin: bin)
+        let server = PostgresServer(port: freePort(), folder: folder, bin: bin)
+        try run(asRoot, "\(bin)/initdb", ["-D", server.data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
         try server.startAgain()
-        started.add(pgCtl: "\(bin)/pg_ctl", data: data)
+        started.add(pgCtl: "\(bin)/pg_ctl", data: server.data)
         return server
     }
 

@@ -28,7 +28,7 @@ struct Context {
             logger: Logging.make(level: "warning"))
     }
 
-    private static func openStore(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws -> any AccountStore {
+    static func openStore(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws -> any AccountStore {
         do {
             return try await AccountStores.open(location, waitingForServer: waitingForServer, logger: logger)
         } catch {
@@ -331,7 +331,7 @@ struct ImportAccounts: AsyncParsableCommand {
         } catch {
             throw CommandError("\(error)")
         }
-        let store = try await Context.store(configFile: config)
+        let store = try await Context.openStore(destination, logger: Logging.make(level: "warning"))
         var copied = 0
         var kept = 0
         for account in try await source.accounts() {

@@ -487,15 +487,21 @@ final class Stack: @unchecked Sendable {
         let query = Self.query(of: link)
         let decision = try await send(
             "http://127.0.0.1:\(emulatorPort)/oauth/authorize", method: .POST,
-            form: [
-                ("redirect_uri", redirectURI ?? query["redirect_uri"]!), ("scope", query["scope"]!), ("state", query["state"]!),
-                ("decision", allow ? "allow" : "deny"),
-            ], browser: nil)
+            form: Self.consentForm(link: link, allow: allow, redirectURI: redirectURI), browser: nil)
         guard decision.status == 302, var location = decision.headers.first(name: "Location") else {
             throw StackError("no redirect from the consent page: \(decision.status) \(decision.body)")
         }
         if let hash = location.firstIndex(of: "#") { location = String(location[..<hash]) }
         return (location, query["state"]!)
+    }
+
+    /// What the emulator's consent page posts when the visitor clicks Allow (or Cancel) for `link`.
+    static func consentForm(link: String, allow: Bool = true, redirectURI: String? = nil) -> [(String, String)] {
+        let query = query(of: link)
+        return [
+            ("redirect_uri", redirectURI ?? query["redirect_uri"]!), ("scope", query["scope"]!), ("state", query["state"]!),
+            ("decision", allow ? "allow" : "deny"),
+        ]
     }
 
     static func authorizeLink(in html: String) throws -> String {
@@ -550,24 +556,30 @@ func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws 
         await stack.shutdown()
         throw error
     }
-    let log = stack.responderLog
-    let everything = [log] + stack.seen
-    for text in everything {
-        #expect(!text.contains(Stack.appSecret), "the app secret in \(text.prefix(300))")
-        #expect(!text.contains(Stack.stateSecret), "the state secret in \(text.prefix(300))")
+    expectNoSecrets(logs: [stack.responderLog], seen: stack.seen, showsTokens: stack.showsTokens)
+    await stack.shutdown()
+}
+
+/// The secrets check after a test: `secrets` (the app and state secrets, and any other) never in a log or
+/// anything seen (pages, headers, command output); no whole token or code in a log; no code in a page,
+/// nor a token unless the page shows tokens by request.
+func expectNoSecrets(logs: [String], seen: [String], showsTokens: Bool, secrets: [String] = [Stack.appSecret, Stack.stateSecret]) {
+    for text in logs + seen {
+        for secret in secrets { #expect(!text.contains(secret), "a secret in \(text.prefix(300))") }
     }
-    #expect(log.range(of: #"IGAA[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole token in the log")
-    #expect(log.range(of: #"AQ[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole code in the log")
+    for log in logs {
+        #expect(log.range(of: #"IGAA[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole token in the log")
+        #expect(log.range(of: #"AQ[A-Za-z0-9]{20}"#, options: .regularExpression) == nil, "a whole code in the log")
+    }
     // Codes and tokens as they would appear on their own; a signed state may contain "AQ" by chance.
-    for page in stack.seen {
+    for page in seen {
         if let code = page.range(of: #"(?<![A-Za-z0-9_.-])AQ[A-Za-z0-9_-]{40}"#, options: .regularExpression) {
             Issue.record("a code in a page: …\(page[(page.index(code.lowerBound, offsetBy: -200, limitedBy: page.startIndex) ?? page.startIndex)..<code.upperBound])")
         }
-        if !stack.showsTokens {
+        if !showsTokens {
             #expect(page.range(of: #"(?<![A-Za-z0-9_.-])IGAA[A-Za-z0-9_-]{8}"#, options: .regularExpression) == nil, "a token in \(page.prefix(300))")
         }
     }
-    await stack.shutdown()
 }
 
 /// A cookie jar: what one visitor's browser would keep.
