@@ -139,7 +139,7 @@ struct FaultMatrixTests {
 
     @Test(arguments: CallbackCall.allCases, Fault.allCases)
     func callback(_ call: CallbackCall, _ fault: Fault) async throws {
-        let certificates = try fault.isTLS ? TestCertificates.shared.get() : nil
+        let certificates = fault.isTLS ? try await TestCertificates.load() : nil
         let harness = try await PageHarness(
             https: certificates.flatMap { fault.certificate($0) }.map { [call.baseURLKey: $0] } ?? [:],
             trustRoots: certificates?.authority)
@@ -253,7 +253,7 @@ struct FaultMatrixTests {
 
     @Test(arguments: RefreshCall.allCases, Fault.allCases)
     func refresh(_ call: RefreshCall, _ fault: Fault) async throws {
-        let certificates = try fault.isTLS ? TestCertificates.shared.get() : nil
+        let certificates = fault.isTLS ? try await TestCertificates.load() : nil
         let harness = try await PageHarness(trustRoots: certificates?.authority)
         do {
             try await check(call, fault, harness, certificates)

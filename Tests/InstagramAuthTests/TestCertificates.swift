@@ -1,3 +1,4 @@
+import FastCGIProbe
 import Foundation
 import InstagramEmulator
 
@@ -19,8 +20,14 @@ struct TestCertificates: Sendable {
     }
 
     /// Made once per test process, in a folder removed when the process exits.
-    static let shared: Result<TestCertificates, Failure> = Result { try TestCertificates() }.mapError {
+    private static let shared: Result<TestCertificates, Failure> = Result { try TestCertificates() }.mapError {
         ($0 as? Failure) ?? Failure(description: "\($0)")
+    }
+
+    /// The certificates, made on a thread of their own the first time: openssl runs take a while,
+    /// and waiting for them on the cooperative pool would stall every other test in the process.
+    static func load() async throws -> TestCertificates {
+        try await offPool { try shared.get() }
     }
 
     private static let place = FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -37,20 +37,20 @@ struct AccountFlowTests {
             #expect(again.status == 200 && again.body == page.body)
             #expect(try await stack.tokenRequests() == 1)
 
-            let listed = try stack.command(["accounts"])
+            let listed = try await stack.command(["accounts"])
             #expect(listed.status == 0)
             #expect(listed.out.contains("@emulated.creator") && listed.out.contains("active"))
-            let json = try stack.command(["accounts", "--json"])
+            let json = try await stack.command(["accounts", "--json"])
             let items = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]]
             #expect(items?.first?["username"] as? String == "emulated.creator")
             #expect(items?.first?["long_lived"] as? Bool == true)
             #expect(!json.out.contains("IGAA"), "listings never print tokens")
 
-            let token = try stack.command(["token"])
+            let token = try await stack.command(["token"])
             #expect(token.status == 0)
             #expect(token.out.hasPrefix("IGAA"))
-            #expect(try stack.command(["token", "@emulated.creator"]).out == token.out)
-            let unknown = try stack.command(["token", "nobody"])
+            #expect(try await stack.command(["token", "@emulated.creator"]).out == token.out)
+            let unknown = try await stack.command(["token", "nobody"])
             #expect(unknown.status != 0)
             #expect(unknown.err.contains("no connected account nobody"))
 
@@ -79,9 +79,9 @@ struct AccountFlowTests {
             #expect(page.status == 403)
             #expect(page.body.contains("not on this site"))
             #expect(page.body.contains("@emulated.creator"))
-            let listed = try stack.command(["accounts"])
+            let listed = try await stack.command(["accounts"])
             #expect(listed.out.contains("No account is connected yet."))
-            let token = try stack.command(["token"])
+            let token = try await stack.command(["token"])
             #expect(token.status != 0)
         }
         try await withStack(.init(settings: ["INSTAGRAM_AUTH_ALLOWED_USERS": "Emulated.Creator"])) { stack in
@@ -93,7 +93,7 @@ struct AccountFlowTests {
     @Test func refreshRenewsDueTokensOnceEvenWhenRunTwiceAtOnce() async throws {
         try await withStack { stack in
             #expect(try await connect(stack).status == 200)
-            let notDue = try stack.command(["refresh"])
+            let notDue = try await stack.command(["refresh"])
             #expect(notDue.status == 0)
             #expect(notDue.out.contains("not due"))
 
@@ -107,7 +107,7 @@ struct AccountFlowTests {
             try await stack.emulatorControl("/_emulator/age-tokens?seconds=172800")
 
             let runs = try await withThrowingTaskGroup(of: (status: Int32, out: String, err: String).self) { group in
-                for _ in 0..<2 { group.addTask { try stack.command(["refresh"]) } }
+                for _ in 0..<2 { group.addTask { try await stack.command(["refresh"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.out))")
@@ -117,7 +117,7 @@ struct AccountFlowTests {
             #expect(refreshed.accessToken != before)
             #expect(refreshed.lastRefreshAt != nil)
             #expect(refreshed.tokenExpiresAt > Date() + 59 * 86_400)
-            #expect(try stack.command(["token"]).out == refreshed.accessToken + "\n")
+            #expect(try await stack.command(["token"]).out == refreshed.accessToken + "\n")
         }
     }
 
@@ -134,7 +134,7 @@ struct AccountFlowTests {
                 let binary = try #require(words.firstIndex { $0.hasSuffix("/usr/local/bin/instagram-auth") })
                 #expect(words.last == "/etc/instagram-auth.conf")
                 // The same arguments, with this stack's configuration in place of /etc's.
-                let run = try stack.command(Array(words[(binary + 1)...].dropLast(2)))
+                let run = try await stack.command(Array(words[(binary + 1)...].dropLast(2)))
                 #expect(run.status == 0, "\(line): \(run.err)")
                 #expect(run.out.contains("1 account(s): 0 refreshed, 1 not due"))
             }
@@ -143,7 +143,7 @@ struct AccountFlowTests {
 
     @Test func checkReportsWhatADeploymentNeeds() async throws {
         try await withStack { stack in
-            let good = try stack.command(["check"])
+            let good = try await stack.command(["check"])
             #expect(good.status == 0, "\(good.out)")
             #expect(good.out.contains("ok   configuration: instagram-login"))
             #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v2: callback age index"))
@@ -151,15 +151,15 @@ struct AccountFlowTests {
             #expect(!good.out.contains(Stack.appSecret))
 
             await stack.stopEmulator()
-            let down = try stack.command(["check"])
+            let down = try await stack.command(["check"])
             #expect(down.status == 1)
             #expect(down.out.contains("FAIL http://127.0.0.1:\(stack.emulatorPort)"))
 
         }
-        let broken = try BinaryTests().run(["check"], environment: ["INSTAGRAM_APP_ID": "1"])
+        let broken = try await BinaryTests().run(["check"], environment: ["INSTAGRAM_APP_ID": "1"])
         #expect(broken.status == 1)
         #expect(broken.out.contains("FAIL configuration: INSTAGRAM_APP_SECRET"))
-        let noFolder = try BinaryTests().run(
+        let noFolder = try await BinaryTests().run(
             ["check"],
             environment: BinaryTests().configured.merging([
                 "INSTAGRAM_AUTH_DATABASE": "/nonexistent/folder/a.sqlite3", "INSTAGRAM_HTTP_TIMEOUT": "1",
@@ -180,18 +180,18 @@ struct AccountFlowTests {
             account.tokenExpiresAt = Date() + 10 * 86_400
             try await store.save(account)
 
-            let run = try stack.command(["refresh"])
+            let run = try await stack.command(["refresh"])
             #expect(run.status == 1)
             #expect(run.out.contains("NEEDS A NEW AUTHORIZATION"))
             #expect(run.out.contains("1 need a new authorization"))
-            #expect(try stack.command(["accounts"]).out.contains("needs_authorization"))
-            let token = try stack.command(["token"])
+            #expect(try await stack.command(["accounts"]).out.contains("needs_authorization"))
+            let token = try await stack.command(["token"])
             #expect(token.status != 0)
             #expect(token.err.contains("needs a new authorization"))
 
             // Authorizing again brings the account back.
             #expect(try await connect(stack).status == 200)
-            #expect(try stack.command(["token"]).status == 0)
+            #expect(try await stack.command(["token"]).status == 0)
         }
     }
 
@@ -216,7 +216,7 @@ struct AccountFlowTests {
             #expect(try await store.integrityCheck() == "ok")
             #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index"])
             #expect(try await store.accounts().count <= 1)
-            #expect(try stack.command(["accounts"]).status == 0)
+            #expect(try await stack.command(["accounts"]).status == 0)
         }
     }
 }

@@ -146,7 +146,7 @@ struct LoadTests {
             let slowRound = rows[rounds / 2].run
             #expect(slowRound.p99 < (sanitized ? 1500 : 500), "p99 \(slowRound.p99) ms while Instagram took 2 s")
             #expect(callbackStatuses.count == 32 && callbackStatuses.allSatisfy { $0 == 303 }, "\(callbackStatuses)")
-            let stored = try stack.command(["accounts", "--json"])
+            let stored = try await stack.command(["accounts", "--json"])
             #expect(stored.status == 0 && stored.out.contains("17841405793187218"))
         }
     }
@@ -257,7 +257,7 @@ struct LoadTests {
             #expect(pages.count > 20 && pages.allSatisfy { $0 == 200 }, "\(pages.filter { $0 != 200 }.count) of \(pages.count) pages failed")
             #expect(stack.responderLog.components(separatedBy: "instagram-auth ready").count == 3, "two processes served")
             try await stack.emulatorControl("/_emulator/fault?mode=none")
-            let listed = try stack.command(["accounts", "--json"])
+            let listed = try await stack.command(["accounts", "--json"])
             #expect(listed.out.contains("17841405793187218"))
         }
     }

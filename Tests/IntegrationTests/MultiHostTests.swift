@@ -35,8 +35,9 @@ final class Cluster: @unchecked Sendable {
 
     init() async throws {
         guard let nginxPath = Paths.nginx else { throw StackError("nginx is not installed (scripts/install-deps installs it)") }
-        postgres = try await offPool { try PostgresServer.start() }
-        database = try postgres.newDatabase()
+        let postgres = try await offPool { try PostgresServer.start() }
+        self.postgres = postgres
+        database = try await offPool { try postgres.newDatabase() }
         folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("ia-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         chmod(folder.path, 0o755)
@@ -207,7 +208,7 @@ final class Cluster: @unchecked Sendable {
     func command(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
         let binary = try Paths.product("instagram-auth")
         let configPath = configPath
-        let result = try await offPool { try runToEnd(binary, arguments + ["--config", configPath], environment: [:]) }
+        let result = try await runToEnd(binary, arguments + ["--config", configPath], environment: [:])
         lock.withLock {
             outputs.append(result.err)
             if arguments.first != "token" { outputs.append(result.out) }
@@ -261,12 +262,10 @@ struct MultiHostTests {
 
             // Started as CGI, the binary reads the same store: an unknown result is "no longer available".
             let binary = try Paths.product("instagram-auth")
-            let cgi = try await offPool { [configPath = cluster.configPath] in
-                try runToEnd(binary, [], environment: [
-                    "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": "result=unknown-ticket",
-                    "INSTAGRAM_AUTH_CONFIG": configPath,
-                ])
-            }
+            let cgi = try await runToEnd(binary, [], environment: [
+                "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": "result=unknown-ticket",
+                "INSTAGRAM_AUTH_CONFIG": cluster.configPath,
+            ])
             #expect(cgi.out.hasPrefix("Status: 404") && cgi.out.contains("no longer available"), "\(cgi.out.prefix(300)) \(cgi.err)")
 
             // Connecting again from the other host updates the same account.
@@ -408,7 +407,7 @@ struct MultiHostTests {
         let config = folder.appendingPathComponent("instagram-auth.conf").path
         try "INSTAGRAM_AUTH_DATABASE=\(url)\n".write(toFile: config, atomically: true, encoding: .utf8)
         let binary = try Paths.product("instagram-auth")
-        let run = try await offPool { try runToEnd(binary, ["import-accounts", file, "--config", config], environment: [:]) }
+        let run = try await runToEnd(binary, ["import-accounts", file, "--config", config], environment: [:])
         #expect(run.status == 0, "\(run.err)")
         #expect(run.out.contains("@first.shop (1001): copied"))
         #expect(run.out.contains("@second.shop (1002): kept"))
@@ -426,15 +425,12 @@ struct MultiHostTests {
         #expect(byID["1003"]?.status == .needsAuthorization)
 
         // Again: nothing to copy. Into the same file: refused.
-        let again = try await offPool { try runToEnd(binary, ["import-accounts", file, "--config", config], environment: [:]) }
+        let again = try await runToEnd(binary, ["import-accounts", file, "--config", config], environment: [:])
         #expect(again.status == 0 && again.out.contains("0 copied"))
-        let same = try await offPool {
-            try runToEnd(binary, ["import-accounts", file], environment: ["INSTAGRAM_AUTH_DATABASE": file])
-        }
+        let same = try await runToEnd(binary, ["import-accounts", file], environment: ["INSTAGRAM_AUTH_DATABASE": file])
         #expect(same.status != 0 && same.err.contains("is the configured store already"))
-        let missing = try await offPool {
-            try runToEnd(binary, ["import-accounts", folder.appendingPathComponent("none.sqlite3").path, "--config", config], environment: [:])
-        }
+        let missing = try await runToEnd(
+            binary, ["import-accounts", folder.appendingPathComponent("none.sqlite3").path, "--config", config], environment: [:])
         #expect(missing.status != 0 && missing.err.contains("no such file"))
         await postgres.close()
     }
@@ -446,14 +442,12 @@ struct MultiHostTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let binary = try Paths.product("instagram-auth")
-        let run = try await offPool {
-            try runToEnd(
-                binary, ["serve", "--socket", folder.appendingPathComponent("s.sock").path],
-                environment: [
-                    "INSTAGRAM_APP_ID": Stack.appID, "INSTAGRAM_APP_SECRET": Stack.appSecret,
-                    "INSTAGRAM_REDIRECT_URI": "http://127.0.0.1:8080/instagram/", "INSTAGRAM_AUTH_DATABASE": missing,
-                ])
-        }
+        let run = try await runToEnd(
+            binary, ["serve", "--socket", folder.appendingPathComponent("s.sock").path],
+            environment: [
+                "INSTAGRAM_APP_ID": Stack.appID, "INSTAGRAM_APP_SECRET": Stack.appSecret,
+                "INSTAGRAM_REDIRECT_URI": "http://127.0.0.1:8080/instagram/", "INSTAGRAM_AUTH_DATABASE": missing,
+            ])
         #expect(run.status != 0)
         #expect(run.err.contains("INSTAGRAM_AUTH_DATABASE") && run.err.contains("does not exist"), "\(run.err)")
     }

@@ -221,27 +221,22 @@ final class Stack: @unchecked Sendable {
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
-        let generator = Process()
-        generator.executableURL = URL(fileURLWithPath: "/bin/bash")
         let serverFolder = folder.appendingPathComponent(options.server).path
-        if options.server == "nginx" {
-            generator.arguments = [
+        let generatorArguments =
+            options.server == "nginx"
+            ? [
                 Paths.repository.appendingPathComponent("scripts/nginx-conf").path, serverFolder,
                 String(port), socketPath, options.startup == .cgi ? "cgi-fcgiwrap.conf" : options.example,
             ]
-        } else {
-            generator.arguments = [
+            : [
                 Paths.repository.appendingPathComponent("scripts/server-conf").path, options.server, serverFolder,
                 String(port), socketPath,
             ]
-        }
-        generator.environment = ["PATH": "/usr/bin:/bin", "BINARY": try Paths.product("instagram-auth"), "CONFIG": configPath]
-        let configOut = Pipe()
-        generator.standardOutput = configOut
-        try generator.run()
-        let serverConfig = configOut.fileHandleForReading.readDataToEndOfFile()
-        generator.waitUntilExit()
-        guard generator.terminationStatus == 0 else { throw StackError("generating the \(options.server) configuration failed") }
+        let generated = try await runToEnd(
+            "/bin/bash", generatorArguments,
+            environment: ["PATH": "/usr/bin:/bin", "BINARY": try Paths.product("instagram-auth"), "CONFIG": configPath])
+        guard generated.status == 0 else { throw StackError("generating the \(options.server) configuration failed: \(generated.err)") }
+        let serverConfig = Data(generated.out.utf8)
         let serverConfigPath = folder.appendingPathComponent("\(options.server).conf").path
         try serverConfig.write(to: URL(fileURLWithPath: serverConfigPath))
         let serverLog = folder.appendingPathComponent("\(options.server).out")
@@ -467,8 +462,8 @@ final class Stack: @unchecked Sendable {
     }
 
     /// Runs `instagram-auth` with this stack's configuration, as cron or a script would.
-    func command(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let result = try runToEnd(try Paths.product("instagram-auth"), arguments + ["--config", configPath], environment: [:])
+    func command(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        let result = try await runToEnd(try Paths.product("instagram-auth"), arguments + ["--config", configPath], environment: [:])
         saw(result.2)
         if arguments.first != "token" { saw(result.1) }
         return result
@@ -523,8 +518,16 @@ final class Stack: @unchecked Sendable {
 }
 
 /// Runs a program to its end with `input` on stdin; its exit status, stdout and stderr.
+/// The wait happens on a thread of its own: a test blocking the cooperative pool (two threads on a
+/// two-core machine) would stall every other test in the process for as long as the program runs.
 func runToEnd(
     _ executable: String, _ arguments: [String], environment: [String: String], input: String = ""
+) async throws -> (status: Int32, out: String, err: String) {
+    try await offPool { try runToEndBlocking(executable, arguments, environment: environment, input: input) }
+}
+
+private func runToEndBlocking(
+    _ executable: String, _ arguments: [String], environment: [String: String], input: String
 ) throws -> (status: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)

@@ -18,7 +18,7 @@ struct UntrustedInstagramTests {
         defer { if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil { try? FileManager.default.removeItem(at: folder) } }
         let certificate = folder.appendingPathComponent("instagram.pem").path
         let key = folder.appendingPathComponent("instagram.key").path
-        let openssl = try run(
+        let openssl = try await run(
             "/usr/bin/openssl",
             ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
              "-out", certificate, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
@@ -61,7 +61,7 @@ struct UntrustedInstagramTests {
         let binary = try Paths.product("instagram-auth")
 
         let started = Date()
-        let refresh = try run(binary, ["refresh", "--config", config])
+        let refresh = try await run(binary, ["refresh", "--config", config])
         #expect(Date().timeIntervalSince(started) < 2 + 3, "within the timeout")
         #expect(refresh.status == 1, "cron mails it, systemd marks the unit failed")
         #expect(
@@ -76,7 +76,7 @@ struct UntrustedInstagramTests {
         #expect(after.accessToken == before.accessToken && after.tokenExpiresAt == before.tokenExpiresAt && after.status == .active)
         #expect(after.lastRefreshError?.contains("its certificate could not be verified") == true)
 
-        let check = try run(binary, ["check", "--config", config])
+        let check = try await run(binary, ["check", "--config", config])
         #expect(check.status == 1)
         #expect(
             check.out.components(separatedBy: "FAIL \(base): The TLS connection to Instagram failed: its certificate could not be verified").count
@@ -97,7 +97,7 @@ struct UntrustedInstagramTests {
         try await client.shutdown()
     }
 
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        try runToEnd(executable, arguments, environment: [:])
+    private func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        try await runToEnd(executable, arguments, environment: [:])
     }
 }
