@@ -72,12 +72,19 @@ public final class PostgresAccountStore: AccountStore {
     /// How long one call may take, waiting for a connection included: a database that is down gets the
     /// page's error rather than holding the visitor until nginx gives up.
     static let callTimeout = 5
+    /// A call still waiting after this long checks the server with a connection of its own. The pool
+    /// keeps a caller waiting while it retries a server that refuses; the check fails the call at once,
+    /// with the reason (Connection refused, a wrong password), instead of at `callTimeout`.
+    static let checkAfter: Duration = .seconds(1)
 
     private let migrated = Flag()
 
     /// Runs `body`, giving up after `seconds` (without waiting for `body` to notice it was cancelled).
+    /// If `body` is still running after `checkAfter`, `check` runs beside it: when `check` fails, so
+    /// does the call, with `check`'s error.
     private static func within<T: Sendable>(
-        seconds: Int, location: PostgresLocation, _ body: @escaping @Sendable () async throws -> T
+        seconds: Int, location: PostgresLocation, check: (@Sendable () async throws -> Void)? = nil,
+        _ body: @escaping @Sendable () async throws -> T
     ) async throws(StoreError) -> T {
         let race = Race<T>()
         let work = Task {
@@ -92,12 +99,24 @@ public final class PostgresAccountStore: AccountStore {
             race.finish(.failure(StoreError("PostgreSQL at \(location.display) did not answer within \(seconds) s", unreachable: true)))
             work.cancel()
         }
+        let checker = check.map { check in
+            Task {
+                guard (try? await Task.sleep(for: checkAfter)) != nil, !race.isFinished else { return }
+                do {
+                    try await check()
+                } catch {
+                    race.finish(.failure(storeError(error, at: location)))
+                    work.cancel()
+                }
+            }
+        }
         let outcome = await withTaskCancellationHandler {
             await race.outcome()
         } onCancel: {
             work.cancel()
         }
         timer.cancel()
+        checker?.cancel()
         return try outcome.get()
     }
 
@@ -387,13 +406,29 @@ public final class PostgresAccountStore: AccountStore {
 
     // MARK: - Plumbing
 
-    /// Runs `body` within `callTimeout`, after the migrations if they have not run yet.
+    /// Runs `body` within `callTimeout`, after the migrations if they have not run yet; checks the server
+    /// itself if the pool keeps it waiting (`checkAfter`).
     @discardableResult
     private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(StoreError) -> T {
-        try await Self.within(seconds: Self.callTimeout, location: location) { [self] in
+        try await Self.within(seconds: Self.callTimeout, location: location, check: { [self] in try await reach() }) { [self] in
             if !migrated.value { try await migrate() }
             return try await body(client)
         }
+    }
+
+    /// Connects outside the pool and hangs up: throws why the server cannot be used, if it cannot. A server
+    /// that answers but is starting, stopping or out of connections passes: the pool's wait may still end well.
+    private func reach() async throws {
+        do {
+            let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 1, logger: logger)
+            try? await connection.close()
+        } catch let error as PSQLError where Self.isPassing(error) {}
+    }
+
+    /// The server answered with a state that passes: shutting down or starting up, out of connections,
+    /// or the connection broke (SQLSTATE classes 57, 53, 08).
+    private static func isPassing(_ error: PSQLError) -> Bool {
+        ["57", "53", "08"].contains(String((error.serverInfo?[.sqlState] ?? "").prefix(2)))
     }
 
     @discardableResult
@@ -411,11 +446,9 @@ public final class PostgresAccountStore: AccountStore {
             return storeError(cause, at: location)
         }
         if let error = error as? PSQLError {
-            // With the server's own message it answered: a refusal, unless it is shutting down, starting up,
-            // out of connections or the connection broke (SQLSTATE classes 57, 53, 08), which pass.
+            // With the server's own message it answered: a refusal, unless its state passes.
             if let message = error.serverInfo?[.message] {
-                let passing = ["57", "53", "08"].contains(String((error.serverInfo?[.sqlState] ?? "").prefix(2)))
-                return StoreError("PostgreSQL at \(location.display): \(message)", unreachable: passing)
+                return StoreError("PostgreSQL at \(location.display): \(message)", unreachable: isPassing(error))
             }
             return StoreError(
                 "PostgreSQL at \(location.display) is unreachable: \(error.underlying.map(connectionFailure) ?? "\(error.code)")",
@@ -456,6 +489,8 @@ private final class Race<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var result: Result<T, StoreError>?
     private var waiter: CheckedContinuation<Result<T, StoreError>, Never>?
+
+    var isFinished: Bool { lock.withLock { result != nil } }
 
     func finish(_ outcome: Result<T, StoreError>) {
         let waiting: CheckedContinuation<Result<T, StoreError>, Never>? = lock.withLock {

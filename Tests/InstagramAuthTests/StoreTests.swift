@@ -236,4 +236,22 @@ struct StoreTests {
         }
         #expect(Date().timeIntervalSince(began) < Double(PostgresAccountStore.openTimeout))
     }
+
+    /// Once the store is working, the connection pool keeps a call waiting while it retries a server that
+    /// refuses; the store's own check says why instead, and the call does not wait out its time limit.
+    @Test func aDatabaseThatGoesAwayUnderAWorkingStoreIsReportedWithTheServersReason() async throws {
+        let place = try await Backend.postgres.newPlace()
+        let store = try await PostgresAccountStore(try PostgresLocation(url: place))
+        try await store.save(sampleAccount())
+        let name = try #require(URL(string: place)?.lastPathComponent)
+        _ = try await offPool { try PostgresServer.shared.get().psql("postgres", "DROP DATABASE \(name) WITH (FORCE)") }
+        do {
+            _ = try await store.accounts()
+            Issue.record("read accounts from a database that was dropped")
+        } catch {
+            #expect(!error.unreachable, "a refusal, not an outage")
+            #expect(error.description.contains("database \"\(name)\" does not exist"), "\(error)")
+        }
+        await store.close()
+    }
 }

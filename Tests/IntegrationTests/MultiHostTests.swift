@@ -345,6 +345,11 @@ struct MultiHostTests {
             #expect(down.status == 503)
             #expect(down.body.contains("could not be saved") && down.body.contains("Nothing was sent to Instagram yet"))
             #expect(Date().timeIntervalSince(began) < 12)
+            // The server refuses connections: the page says so without waiting out the store's call limit,
+            // for which the pool would keep the visitor waiting while it retries.
+            let failure = try #require(cluster.responderLog(.a).split(separator: "\n").last { $0.contains("account store failed") })
+            #expect(failure.contains("is unreachable: Connection refused"), "\(failure)")
+            #expect(!failure.contains("did not answer within"), "\(failure)")
             #expect(try await cluster.requests("/oauth/access_token") == exchanged)
             // The commands report it and exit non-zero.
             let refresh = try await cluster.command(["refresh"])
