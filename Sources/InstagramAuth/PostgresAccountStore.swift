@@ -13,7 +13,7 @@ public final class PostgresAccountStore: AccountStore {
     private let client: PostgresClient
     private let running: Task<Void, Never>
     private let logger: Logger
-    /// For the migrations' own connection.
+    /// For the connections outside the pool: the migrations', and the check of a server that keeps a call waiting.
     private let connectionConfiguration: PostgresConnection.Configuration
 
     /// Serializes migrations across hosts (an arbitrary, fixed advisory-lock key).
@@ -172,15 +172,20 @@ public final class PostgresAccountStore: AccountStore {
     /// Applies the missing migrations over a connection of its own, outside the pool: a server that refuses
     /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
     private func migrate() async throws {
+        try await onOwnConnection { try await self.migrate(on: $0) }
+        migrated.set()
+    }
+
+    /// Runs `body` on a connection of its own, outside the pool, and closes it.
+    private func onOwnConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
         let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
         do {
-            try await migrate(on: connection)
+            try await body(connection)
         } catch {
             try? await connection.close()
             throw error
         }
         try? await connection.close()
-        migrated.set()
     }
 
     private func migrate(on connection: PostgresConnection) async throws {
@@ -420,8 +425,7 @@ public final class PostgresAccountStore: AccountStore {
     /// that answers but is starting, stopping or out of connections passes: the pool's wait may still end well.
     private func reach() async throws {
         do {
-            let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 1, logger: logger)
-            try? await connection.close()
+            try await onOwnConnection { _ in }
         } catch let error as PSQLError where Self.isPassing(error) {}
     }
 

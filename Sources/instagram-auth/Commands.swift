@@ -23,12 +23,12 @@ struct Context {
 
     /// The store alone, for commands that need no Instagram app: `accounts`, `token`, `import-accounts`.
     static func store(configFile: String?) async throws -> any AccountStore {
-        try await openStore(
-            try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile),
-            logger: Logging.make(level: "warning"))
+        try await openStore(try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile))
     }
 
-    static func openStore(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws -> any AccountStore {
+    static func openStore(
+        _ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger = Logging.make(level: "warning")
+    ) async throws -> any AccountStore {
         do {
             return try await AccountStores.open(location, waitingForServer: waitingForServer, logger: logger)
         } catch {
@@ -331,7 +331,7 @@ struct ImportAccounts: AsyncParsableCommand {
         } catch {
             throw CommandError("\(error)")
         }
-        let store = try await Context.openStore(destination, logger: Logging.make(level: "warning"))
+        let store = try await Context.openStore(destination)
         var copied = 0
         var kept = 0
         for account in try await source.accounts() {
