@@ -94,19 +94,25 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "instagram-auth-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
+        // Starts a program with its three standard descriptors and no other: every child the tests start.
+        .target(name: "ChildProcess", dependencies: ["CSpawn"]),
+        .target(name: "CSpawn"),
         // A raw FastCGI client for the tests and the benchmark.
         .target(name: "FastCGIProbe"),
         // A PostgreSQL server of Debian's, started in a temporary folder for the tests.
-        .target(name: "PostgresTestServer"),
+        .target(name: "PostgresTestServer", dependencies: ["ChildProcess"]),
+        .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess", "FastCGIProbe"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
         .testTarget(
-            name: "InstagramAuthTests", dependencies: ["InstagramAuth", "InstagramEmulator", "FastCGIProbe", "PostgresTestServer"]),
+            name: "InstagramAuthTests",
+            dependencies: ["ChildProcess", "InstagramAuth", "InstagramEmulator", "FastCGIProbe", "PostgresTestServer"]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "ChildProcess",
                 "InstagramAuth",
                 "FastCGIProbe",
                 "PostgresTestServer",

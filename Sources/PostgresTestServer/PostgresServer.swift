@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 #if canImport(Glibc)
@@ -82,32 +83,20 @@ public final class PostgresServer: Sendable {
         return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Runs a command to its end with posix_spawn and waitpid (output to a file: the server pg_ctl starts
-    /// would hold a pipe open for good).
+    /// Runs a command to its end (output to a file: the server pg_ctl starts would hold a pipe open for good).
     static func run(_ asPostgres: Bool, _ program: String, _ arguments: [String]) throws(PostgresServerError) {
         let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--", program] + arguments : [program] + arguments
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("pg-command-\(UUID().uuidString.prefix(8)).log").path
         defer { unlink(log) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { for argument in cArguments { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
-        guard spawned == 0 else {
-            throw PostgresServerError(description: "\(argv[0]) did not start: \(String(cString: strerror(spawned)))")
+        let termination: ChildProcess.Termination
+        do {
+            termination = try ChildProcess.start(argv[0], Array(argv.dropFirst()), output: .file(log)).wait()
+        } catch {
+            throw PostgresServerError(description: error.description)
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
+        guard termination == .exited(0) else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            throw PostgresServerError(description: "\(program) \(arguments.joined(separator: " ")) failed (\(code)): \(text)")
+            throw PostgresServerError(description: "\(program) \(arguments.joined(separator: " ")) failed (\(termination)): \(text)")
         }
     }
 

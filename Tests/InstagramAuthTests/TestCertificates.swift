@@ -1,3 +1,4 @@
+import ChildProcess
 import FastCGIProbe
 import Foundation
 import InstagramEmulator
@@ -71,17 +72,9 @@ struct TestCertificates: Sendable {
         else {
             throw Failure(description: "the openssl command is needed to make test certificates")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "openssl \(arguments.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))")
+        let finished = try ChildProcess.run(binary, arguments)
+        guard finished.status == 0 else {
+            throw Failure(description: "openssl \(arguments.joined(separator: " ")): \(finished.errorText)")
         }
     }
 }

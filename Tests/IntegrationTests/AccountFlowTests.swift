@@ -208,7 +208,7 @@ struct AccountFlowTests {
                 }
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(60))
-                    kill(stack.responder.processIdentifier, SIGKILL)
+                    kill(stack.responder.pid, SIGKILL)
                 }
                 try await group.waitForAll()
             }

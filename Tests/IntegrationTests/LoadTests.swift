@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import FastCGIProbe
 import Foundation
 import Testing
@@ -28,15 +29,8 @@ struct LoadRun {
         guard let ab = ["/usr/bin/ab", "/usr/sbin/ab"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw StackError("ab is not installed (scripts/install-deps installs apache2-utils)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ab)
-        process.arguments = ["-q", "-k", "-n", String(requests), "-c", String(concurrency), url]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let finished = try ChildProcess.run(ab, ["-q", "-k", "-n", String(requests), "-c", String(concurrency), url])
+        let text = finished.outputText
         var run = LoadRun()
         func number(after label: String) -> Double? {
             guard let line = text.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) }) else {
@@ -54,7 +48,7 @@ struct LoadRun {
             run.failed = text[range].split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.enumerated()
                 .filter { $0.offset != 2 }.map(\.element).reduce(0, +)
         }
-        guard process.terminationStatus == 0, run.complete > 0 else { throw StackError("ab failed: \(text.suffix(500))") }
+        guard finished.status == 0, run.complete > 0 else { throw StackError("ab failed: \(text.suffix(500))") }
         return run
     }
 }
@@ -111,7 +105,7 @@ struct LoadTests {
         let rounds = 10
         let sanitized = Paths.sanitized
         try await withStack(.init(settings: ["INSTAGRAM_HTTP_TIMEOUT": "5"])) { stack in
-            let pid = stack.responder.processIdentifier
+            let pid = stack.responder.pid
             let url = stack.redirectURI
             var rows: [(done: Int, run: LoadRun, rss: Int)] = []
             var callbackStatuses: [Int] = []
@@ -154,7 +148,7 @@ struct LoadTests {
     /// Waves of abuse straight at the responder's socket, with pages through nginx after each wave.
     @Test func abuseOnTheLiveSocketKeepsMemoryBoundedAndPagesAnswering() async throws {
         try await withStack { stack in
-            let pid = stack.responder.processIdentifier
+            let pid = stack.responder.pid
             let socket = stack.socketPath
             var rss: [Int] = []
             var pageStatuses: [Int] = []
@@ -174,7 +168,7 @@ struct LoadTests {
     /// (where select()'s fd_set would overflow) are served like any other.
     @Test func descriptorsPast1024AreServed() async throws {
         try await withStack(.init(highDescriptors: true)) { stack in
-            let pid = stack.responder.processIdentifier
+            let pid = stack.responder.pid
             let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }
             // The listening socket, found by its path, and every descriptor opened after it is numbered past 1100.
             // /proc/net/unix read to its end (it has no size to go by), again while the tests around open sockets.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import FastCGIProbe
 import Foundation
 import InstagramAuth
@@ -27,8 +28,8 @@ final class Cluster: @unchecked Sendable {
     let database: String
     let configPath: String
     var redirectURI: String { "http://127.0.0.1:\(port)/instagram/" }
-    private(set) var responders: [Host: Process] = [:]
-    private var processes: [Process] = []
+    private(set) var responders: [Host: ChildProcess] = [:]
+    private var processes: [ChildProcess] = []
     let http: HTTPClient
     private let lock = NSLock()
     private var outputs: [String] = []
@@ -119,7 +120,7 @@ final class Cluster: @unchecked Sendable {
     static func socket(_ host: Host, in folder: URL) -> String { folder.appendingPathComponent("\(host.rawValue).sock").path }
 
     /// `instagram-auth serve` for `host`, on its socket; waits for the socket.
-    static func launchResponder(_ host: Host, folder: URL, configPath: String) async throws -> Process {
+    static func launchResponder(_ host: Host, folder: URL, configPath: String) async throws -> ChildProcess {
         let socket = socket(host, in: folder)
         let process = try Stack.launch(
             try Paths.product("instagram-auth"),
@@ -131,7 +132,7 @@ final class Cluster: @unchecked Sendable {
 
     /// Stops `host`'s responder (SIGTERM, as systemd does) and starts a new one.
     func restartResponder(_ host: Host) async throws {
-        if let running = responders[host] { await Stack.stop(running.processIdentifier) }
+        if let running = responders[host] { await Stack.stop(running) }
         responders[host] = try await Self.launchResponder(host, folder: folder, configPath: configPath)
     }
 
@@ -144,7 +145,7 @@ final class Cluster: @unchecked Sendable {
 
     func shutdown() async {
         try? await http.shutdown()
-        for process in processes + Array(responders.values) { await Stack.stop(process.processIdentifier) }
+        for process in processes + Array(responders.values) { await Stack.stop(process) }
         try? await offPool { [postgres] in try postgres.stop() }
         if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil {
             try? FileManager.default.removeItem(at: folder)

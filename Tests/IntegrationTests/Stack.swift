@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import FastCGIProbe
 import Foundation
 import NIOCore
@@ -127,9 +128,9 @@ final class Stack: @unchecked Sendable {
     let socketPath: String
     let configPath: String
     var databasePath: String { folder.appendingPathComponent("accounts.sqlite3").path }
-    private(set) var responder: Process!
-    private var emulator: Process?
-    private var nginx: Process!
+    private(set) var responder: ChildProcess!
+    private var emulator: ChildProcess?
+    private var server: ChildProcess!
     private let startup: Startup
     private let highDescriptors: Bool
     let showsTokens: Bool
@@ -242,13 +243,13 @@ final class Stack: @unchecked Sendable {
         let serverLog = folder.appendingPathComponent("\(options.server).out")
         switch options.server {
         case "nginx":
-            nginx = try Self.launch(nginxPath, ["-c", serverConfigPath, "-p", serverFolder], log: serverLog)
+            server = try Self.launch(nginxPath, ["-c", serverConfigPath, "-p", serverFolder], log: serverLog)
         case "apache":
-            nginx = try Self.launch("/usr/sbin/apache2", ["-f", serverConfigPath, "-DFOREGROUND"], log: serverLog, environment: [:])
+            server = try Self.launch("/usr/sbin/apache2", ["-f", serverConfigPath, "-DFOREGROUND"], log: serverLog, environment: [:])
         case "lighttpd":
-            nginx = try Self.launch("/usr/sbin/lighttpd", ["-D", "-f", serverConfigPath], log: serverLog, environment: [:])
+            server = try Self.launch("/usr/sbin/lighttpd", ["-D", "-f", serverConfigPath], log: serverLog, environment: [:])
         case "caddy":
-            nginx = try Self.launch(
+            server = try Self.launch(
                 "/usr/bin/caddy", ["run", "--config", serverConfigPath, "--adapter", "caddyfile"], log: serverLog,
                 environment: ["HOME": serverFolder, "XDG_DATA_HOME": serverFolder, "XDG_CONFIG_HOME": serverFolder])
         default:
@@ -258,7 +259,7 @@ final class Stack: @unchecked Sendable {
         do {
             try await waitFor(options.server) { canConnect(port: port) }
         } catch {
-            for process in [nginx, responder, emulator].compactMap({ $0 }) { await Self.stop(process.processIdentifier) }
+            for process in [server, responder, emulator].compactMap({ $0 }) { await Self.stop(process) }
             let log = (try? String(contentsOf: serverLog, encoding: .utf8)) ?? ""
             throw StackError("\(options.server) did not start: \(log.suffix(2000))")
         }
@@ -274,8 +275,8 @@ final class Stack: @unchecked Sendable {
     private static func spawnResponder(
         _ startup: Startup, folder: URL, configPath: String, socketPath: String, inherited: FileHandle?,
         highDescriptors: Bool = false
-    ) throws -> Process {
-        let responder: Process
+    ) throws -> ChildProcess {
+        let responder: ChildProcess
         let binary = try Paths.product("instagram-auth")
         let arguments = ["serve", "--config", configPath, "--log-level", "debug"]
         let log = folder.appendingPathComponent("responder.log")
@@ -337,23 +338,14 @@ final class Stack: @unchecked Sendable {
         return fd
     }
 
+    /// Starts a server or other long-lived program, its output and errors appended to `log`;
+    /// `environment` nil passes the tests' own.
     static func launch(
         _ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil, input: FileHandle? = nil
-    ) throws -> Process {
-        if !FileManager.default.fileExists(atPath: log.path) {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = Paths.childEnvironment(environment) }
-        let handle = try FileHandle(forWritingTo: log)
-        _ = try handle.seekToEnd()
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = input ?? FileHandle.nullDevice
-        try process.run()
-        return process
+    ) throws -> ChildProcess {
+        try ChildProcess.start(
+            executable, arguments, environment: environment.map(Paths.childEnvironment),
+            input: input.map { .descriptor($0.fileDescriptor) } ?? .null, output: .file(log.path))
     }
 
     var responderLog: String {
@@ -362,41 +354,28 @@ final class Stack: @unchecked Sendable {
 
     /// Stops the responder as a service manager would, and waits for it.
     func terminateResponder() async -> Int32 {
-        responder.terminate()
         let responder = responder!
-        try? await waitFor("the responder to exit", seconds: 15) { !responder.isRunning }
-        return responder.terminationStatus
+        responder.terminate()
+        let ended = try? await offPool { responder.wait(seconds: 15) }
+        return ended?.status ?? -1
     }
 
     /// SIGTERM, then SIGKILL after two seconds (fcgiwrap, for one, stays in accept() after SIGTERM).
-    /// Watches the pid itself: a server whose workers run as another user can leave Foundation's
-    /// `Process` unsure whether it ended.
-    static func stop(_ pid: Int32) async {
-        func ended() -> Bool {
-            guard kill(pid, 0) == 0 else { return true }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            return stat.contains(") Z ")
-        }
-        kill(pid, SIGTERM)
-        if (try? await waitFor("exit", seconds: 2, ended)) == nil {
-            kill(pid, SIGKILL)
-            try? await waitFor("exit", seconds: 2, ended)
-        }
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
+    static func stop(_ process: ChildProcess) async {
+        _ = try? await offPool { process.stop() }
     }
 
     func stopEmulator() async {
         guard let emulator else { return }
         emulator.terminate()
-        try? await waitFor("the emulator to exit") { !emulator.isRunning }
+        _ = try? await offPool { emulator.wait(seconds: 20) }
         self.emulator = nil
     }
 
     func shutdown() async {
         try? await http.shutdown()
-        for process in [nginx, responder, emulator].compactMap({ $0 }) {
-            await Self.stop(process.processIdentifier)
+        for process in [server, responder, emulator].compactMap({ $0 }) {
+            await Self.stop(process)
         }
         if ProcessInfo.processInfo.environment["KEEP_TEST_FOLDERS"] == nil {
             try? FileManager.default.removeItem(at: folder)
@@ -523,29 +502,10 @@ final class Stack: @unchecked Sendable {
 func runToEnd(
     _ executable: String, _ arguments: [String], environment: [String: String], input: String = ""
 ) async throws -> (status: Int32, out: String, err: String) {
-    try await offPool { try runToEndBlocking(executable, arguments, environment: environment, input: input) }
-}
-
-private func runToEndBlocking(
-    _ executable: String, _ arguments: [String], environment: [String: String], input: String
-) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = Paths.childEnvironment(environment)
-    let out = Pipe()
-    let err = Pipe()
-    let stdin = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = stdin
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    let finished = try await offPool {
+        try ChildProcess.run(executable, arguments, environment: Paths.childEnvironment(environment), input: Array(input.utf8))
+    }
+    return (finished.status, finished.outputText, finished.errorText)
 }
 
 /// Runs `body` against a fresh stack, then checks secrets hygiene: the app secret and the state
