@@ -1,6 +1,8 @@
 /// One request as the page sees it: FastCGI (or CGI) params turned into plain values.
 public struct Request: Sendable, Equatable {
     public var method: String
+    /// The path asked for, as sent (percent-encoded), without the query; empty when the web server does not say.
+    public var path: String
     /// The raw query string, without the leading `?`.
     public var query: String
     /// Request headers by lower-cased name (`cookie`, `user-agent`, …).
@@ -12,6 +14,7 @@ public struct Request: Sendable, Equatable {
 
     public init(
         method: String,
+        path: String = "",
         query: String = "",
         headers: [String: String] = [:],
         isHTTPS: Bool = false,
@@ -19,6 +22,7 @@ public struct Request: Sendable, Equatable {
         body: [UInt8] = []
     ) {
         self.method = method
+        self.path = path
         self.query = query
         self.headers = headers
         self.isHTTPS = isHTTPS
@@ -40,6 +44,7 @@ public struct Request: Sendable, Equatable {
         let https = params["HTTPS"].map { !$0.isEmpty && $0.lowercased() != "off" } ?? false
         self.init(
             method: params["REQUEST_METHOD"]?.uppercased() ?? "GET",
+            path: Self.path(params),
             query: params["QUERY_STRING"] ?? "",
             headers: headers,
             isHTTPS: https || params["REQUEST_SCHEME"] == "https",
@@ -50,6 +55,15 @@ public struct Request: Sendable, Equatable {
 }
 
 extension Request {
+    /// The path as the visitor sent it: `REQUEST_URI` up to its query (every web server passes it), else
+    /// `SCRIPT_NAME` and `PATH_INFO`.
+    static func path(_ params: [String: String]) -> String {
+        if let uri = params["REQUEST_URI"], !uri.isEmpty {
+            return String(uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri))
+        }
+        return (params["SCRIPT_NAME"] ?? "") + (params["PATH_INFO"] ?? "")
+    }
+
     /// `HTTP_X_FORWARDED_FOR` → `x-forwarded-for`.
     static func headerName(param name: String) -> String {
         let rest = name.utf8.dropFirst(5)

@@ -67,7 +67,7 @@ public enum FuzzTargets {
             ScannerTarget.run),
         FuzzTarget(
             "page", maxLength: 8192,
-            "AuthPage on a whole request, Instagram's answers taken from the input: status, headers, no script, nothing sent without a valid state, no secret in a page or log",
+            "The router on a whole request, Instagram's answers taken from the input: status, headers, no script, nothing sent without a valid state, no secret in a page or log",
             PageTarget.run),
     ]
 

@@ -5,7 +5,7 @@ import InstagramAPI
 import InstagramAuth
 import Logging
 
-/// The whole page: FastCGI params to `Request` to `AuthPage`, with a real SQLite account store, and
+/// The whole page: FastCGI params to `Request` to the `Router`, with a real SQLite account store, and
 /// Instagram's answers taken from the input instead of the network.
 ///
 /// Input: `NAME=value` params, one per line; after the first empty line, Instagram's answers to the
@@ -62,7 +62,7 @@ final class Harness: Sendable {
 
         let transport = ScriptedTransport(replies: tail == nil ? [] : replies)
         log.clear()
-        let page = AuthPage(
+        let page = Router(
             configuration: configuration, transport: transport, store: store, pages: pages,
             logger: Logger(label: "page") { _ in self.log })
         let response = wait { await page.respond(to: request) }
@@ -123,7 +123,12 @@ final class Harness: Sendable {
         try require(
             response.headers.prefix(Pages.securityHeaders.count).elementsEqual(Pages.securityHeaders) { $0.name == $1.name && $0.value == $1.value },
             "the page lacks its security headers: \(response.headers)")
-        if request.method != "GET" && request.method != "HEAD" {
+        // A path outside the page's folder is not found, whatever the method; the page's own path asked with
+        // another method than GET or HEAD is refused with the methods it answers.
+        let folder = "/instagram/"
+        if !request.path.isEmpty && !request.path.hasPrefix(folder) {
+            try require(response.status == 404, "\(request.path.shown) outside \(folder) answered \(response.status)")
+        } else if request.method != "GET" && request.method != "HEAD" && [folder, ""].contains(request.path) {
             try require(response.status == 405 && response.value(of: "Allow") == "GET, HEAD", "\(request.method.shown) answered \(response.status)")
         }
         if let location = response.value(of: "Location") {

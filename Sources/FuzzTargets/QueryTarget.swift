@@ -1,6 +1,6 @@
 import InstagramAPI
 
-/// The query string as the page reads it (`FormEncoding.decode`, which `AuthPage` uses for `code`,
+/// The query string as the page reads it (`FormEncoding.decode`, which the router uses for `code`,
 /// `state`, `result` and `error`), and the encoding that builds the authorize link.
 enum QueryTarget {
     static func run(_ input: [UInt8]) throws(InvariantViolation) {

@@ -67,7 +67,7 @@ public struct RefreshJob: Sendable {
             return .needsAuthorization(account.statusDetail ?? "Instagram rejected the token")
         }
         guard account.tokenExpiresAt > now else {
-            let reason = "the token expired on \(AuthPage.formatDate(account.tokenExpiresAt))"
+            let reason = "the token expired on \(Formatting.date(account.tokenExpiresAt))"
             try await store.recordRefreshFailure(userID: account.userID, error: reason, needsAuthorization: true, now: now)
             return .needsAuthorization(reason)
         }

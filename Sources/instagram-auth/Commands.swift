@@ -85,8 +85,8 @@ struct Refresh: AsyncParsableCommand {
         for (account, result) in report.lines {
             let text: String =
                 switch result {
-                case .refreshed(let expiresAt): "refreshed, valid until \(AuthPage.formatDate(expiresAt))"
-                case .notDue(let expiresAt): "not due, valid until \(AuthPage.formatDate(expiresAt))"
+                case .refreshed(let expiresAt): "refreshed, valid until \(Formatting.date(expiresAt))"
+                case .notDue(let expiresAt): "not due, valid until \(Formatting.date(expiresAt))"
                 case .busy: "skipped: another refresh is working on it or just renewed it"
                 case .needsAuthorization(let reason): "NEEDS A NEW AUTHORIZATION: \(reason)"
                 case .failed(let reason): "FAILED: \(reason)"
@@ -140,8 +140,8 @@ struct Accounts: AsyncParsableCommand {
                 [
                     account.username.map { "@\($0)" } ?? "-", account.userID,
                     account.status == .active ? (account.isLongLived ? "active" : "active (short-lived token)") : account.status.rawValue,
-                    AuthPage.formatDate(account.tokenExpiresAt),
-                    account.lastRefreshAt.map(AuthPage.formatDate) ?? "never",
+                    Formatting.date(account.tokenExpiresAt),
+                    account.lastRefreshAt.map(Formatting.date) ?? "never",
                 ]
             }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -184,7 +184,7 @@ struct TokenCommand: AsyncParsableCommand {
             throw CommandError("\(account.displayName) needs a new authorization: \(account.statusDetail ?? "token rejected")")
         }
         guard account.tokenExpiresAt > Date() else {
-            throw CommandError("the token of \(account.displayName) expired on \(AuthPage.formatDate(account.tokenExpiresAt))")
+            throw CommandError("the token of \(account.displayName) expired on \(Formatting.date(account.tokenExpiresAt))")
         }
         print(account.accessToken)
     }
@@ -341,7 +341,7 @@ struct ImportAccounts: AsyncParsableCommand {
                 continue
             }
             try await store.save(account)
-            print("\(account.displayName): copied (\(account.status.rawValue), token valid until \(AuthPage.formatDate(account.tokenExpiresAt)))")
+            print("\(account.displayName): copied (\(account.status.rawValue), token valid until \(Formatting.date(account.tokenExpiresAt)))")
             copied += 1
         }
         await store.close()

@@ -89,9 +89,9 @@ struct Serve: AsyncParsableCommand {
         let pages = try Pages(overrides: configuration.templatesDirectory)
         let listener = try OpenListener.open(try chosenListener())
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
-        let page = AuthPage(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
+        let router = Router(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
         let server = FastCGIServer(
-            listener: listener, responder: page, options: .init(workers: workers), logger: logger)
+            listener: listener, responder: router, options: .init(workers: workers), logger: logger)
 
         signal(SIGPIPE, SIG_IGN)
         var sources: [any DispatchSourceSignal] = []
@@ -165,14 +165,14 @@ enum CGIMode {
             includeBody = request.method != "HEAD"
             if declared > 64 * 1024 {
                 response = Response.plain(413, "The request body is too large.\n")
-            } else if let page = StartPage(configuration: configuration, pages: pages, logger: logger).response(to: request) {
+            } else if let immediate = Router(configuration: configuration, pages: pages, logger: logger).immediateResponse(to: request) {
                 // The authorize link (the page most requests ask for): no database, no HTTP client to start.
-                response = page
+                response = immediate
             } else {
                 let store = try await AccountStores.open(configuration.database, waitingForServer: true, logger: logger)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
-                let page = AuthPage(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
-                response = await page.respond(to: request)
+                let router = Router(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
+                response = await router.respond(to: request)
                 await transport.shutdown()
                 await store.close()
             }

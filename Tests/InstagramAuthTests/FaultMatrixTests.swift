@@ -169,7 +169,7 @@ struct FaultMatrixTests {
 
         let aftermath = Aftermath(call, fault)
         let reason = fault.reason(redirectStatus: call == .token ? 307 : 302)
-        let record = try await harness.store.callback(codeHash: AuthPage.codeHash(code))
+        let record = try await harness.store.callback(codeHash: CallbackHandler.codeHash(code))
         switch aftermath {
         case .codeReleased:
             #expect(first.status == fault.status, "answered at once, on the URL with the code, so a reload retries")

@@ -112,7 +112,7 @@ struct HotPathTests {
         }
     }
 
-    @Test func theStartPageIsAnsweredAtOnceAndTheRestIsNot() async throws {
+    @Test func theRoutesThatNeedNoIOAreAnsweredAtOnceAndTheRestAreNot() async throws {
         let harness = try await PageHarness()
         let page = harness.page
         let requests: [(Request, Int?)] = [

@@ -17,7 +17,7 @@ final class PageHarness: @unchecked Sendable {
     let emulator: Emulator
     let transport: AsyncHTTPTransport
     let store: SQLiteAccountStore
-    let page: AuthPage
+    let page: Router
     let folder: URL
     let logs = LogRecorder()
     let environment: [String: String]
@@ -51,7 +51,7 @@ final class PageHarness: @unchecked Sendable {
         transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds, additionalTrustRootsFile: trustRoots)
         guard case .sqlite(let path) = configuration.database else { throw StoreError("not a SQLite file") }
         store = try SQLiteAccountStore(path: path)
-        page = AuthPage(
+        page = Router(
             configuration: configuration, transport: transport, store: store,
             pages: try Pages(overrides: configuration.templatesDirectory), logger: logs.logger())
     }
@@ -64,24 +64,24 @@ final class PageHarness: @unchecked Sendable {
     }
 
     /// The same site (store, transport, keys) with some settings changed, as after fixing the configuration.
-    func page(_ changes: [String: String]) throws -> AuthPage {
+    func page(_ changes: [String: String]) throws -> Router {
         let configuration = try Configuration.load(environment: environment.merging(changes) { _, new in new })
-        return AuthPage(
+        return Router(
             configuration: configuration, transport: transport, store: store,
             pages: try Pages(overrides: configuration.templatesDirectory), logger: logs.logger())
     }
 
-    func get(_ query: String, cookie: String? = nil, method: String = "GET", on page: AuthPage? = nil) async -> Response {
+    func get(_ query: String, cookie: String? = nil, method: String = "GET", on page: Router? = nil) async -> Response {
         await (page ?? self.page).respond(to: Request(method: method, query: query, headers: cookie.map { ["cookie": $0] } ?? [:]))
     }
 
     /// A GET that follows the page's 303 to its result, as a browser does.
-    func visit(_ query: String, cookie: String? = nil, on page: AuthPage? = nil) async -> Response {
+    func visit(_ query: String, cookie: String? = nil, on page: Router? = nil) async -> Response {
         await follow(await get(query, cookie: cookie, on: page), cookie: cookie, on: page)
     }
 
     /// The result a 303 points to, or the response itself.
-    func follow(_ first: Response, cookie: String?, on page: AuthPage? = nil) async -> Response {
+    func follow(_ first: Response, cookie: String?, on page: Router? = nil) async -> Response {
         guard first.status == 303, let location = first.value(of: "Location"), let split = location.firstIndex(of: "?") else {
             return first
         }
@@ -144,7 +144,7 @@ extension Response {
 }
 
 @Suite("The page", .serialized)
-struct AuthPageTests {
+struct RouterTests {
     @Test func authorizePageLinksToInstagramWithStateAndSetsTheCookie() async throws {
         let harness = try await PageHarness()
         let response = await harness.get("")
@@ -197,7 +197,7 @@ struct AuthPageTests {
         let configuration = try Configuration.load(environment: harness.environment)
         let signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
         let browser = String(cookie.dropFirst("\(BrowserCookie.name)=".count))
-        _ = try await harness.store.claimCallback(codeHash: AuthPage.codeHash(code), browserTag: signer.bindingTag(browser), now: Date() - 3600)
+        _ = try await harness.store.claimCallback(codeHash: CallbackHandler.codeHash(code), browserTag: signer.bindingTag(browser), now: Date() - 3600)
         let began = Date()
         let response = await harness.visit("code=\(code)&state=\(state)", cookie: cookie)
         #expect(response.status == 200 && response.text.contains("@tester (17841405793187218)"))
@@ -301,8 +301,8 @@ struct AuthPageTests {
     }
 
     @Test func codeCleaning() {
-        #expect(AuthPage.cleanCode("AQBcode#_") == "AQBcode")
-        #expect(AuthPage.cleanCode(" AQBcode \n") == "AQBcode")
-        #expect(AuthPage.cleanCode("AQB#_x") == "AQB#_x")
+        #expect(CallbackHandler.cleanCode("AQBcode#_") == "AQBcode")
+        #expect(CallbackHandler.cleanCode(" AQBcode \n") == "AQBcode")
+        #expect(CallbackHandler.cleanCode("AQB#_x") == "AQB#_x")
     }
 }

@@ -1,0 +1,18 @@
+import FastCGI
+import InstagramAPI
+
+/// The page most visits ask for: the Authorize with Instagram link, its `state` signed and bound to this
+/// browser by the binding cookie.
+enum AuthorizeHandler {
+    static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
+        let browser = request.browser.flatMap { BrowserCookie.isWellFormed($0) ? $0 : nil } ?? BrowserCookie.newValue()
+        let configuration = context.configuration
+        let link = AuthorizeLink(
+            profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
+            scopes: configuration.scopes, state: context.signer.issue(browser: browser))
+        return context.pages.render(
+            "authorize", status: 200, title: "Connect Instagram",
+            values: ["authorizeURL": link.url, "stateValidity": Formatting.duration(context.signer.lifetimeSeconds)],
+            extraHeaders: [("Set-Cookie", context.cookie.header(value: browser))])
+    }
+}

@@ -1,0 +1,48 @@
+import FastCGI
+import Foundation
+import InstagramAPI
+import Logging
+
+/// What every handler may use, none of it I/O: the configuration, the pages, the state signer, the binding cookie.
+public struct HandlerContext: Sendable {
+    public let configuration: Configuration
+    let pages: Pages
+    let signer: StateSigner
+    let cookie: BrowserCookie
+    let logger: Logger
+
+    init(configuration: Configuration, pages: Pages, logger: Logger) {
+        self.configuration = configuration
+        self.pages = pages
+        self.signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
+        self.cookie = BrowserCookie(
+            path: configuration.redirectPath, secure: configuration.redirectIsHTTPS, maxAgeSeconds: signer.lifetimeSeconds + 300)
+        self.logger = logger
+    }
+
+    /// The page's own URL, where every error page offers to start again.
+    var startURL: String { configuration.credentials.redirectURI }
+
+    /// The `error` page for `error`.
+    func page(for error: PageError) -> Response {
+        pages.render(
+            "error", status: error.status, title: error.heading,
+            values: [
+                "heading": error.heading, "message": error.message, "detail": error.detail ?? "", "hint": error.hint ?? "",
+                "startURL": startURL,
+            ])
+    }
+}
+
+/// What a waiting handler uses: the account store and Instagram.
+public struct Backends: Sendable {
+    let store: any AccountStore
+    let client: InstagramClient
+
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore) {
+        self.store = store
+        self.client = InstagramClient(
+            profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
+            transport: transport)
+    }
+}

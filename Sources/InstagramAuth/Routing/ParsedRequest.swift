@@ -1,0 +1,45 @@
+import FastCGI
+import InstagramAPI
+
+/// A request as the routes see it, parsed once: its method, its path relative to the page's folder, its query.
+public struct ParsedRequest: Sendable {
+    public let method: String
+    /// The path below the page's folder (`feed.json`); the page's own name (often empty) for the page; nil
+    /// for a path outside the folder.
+    public let path: String?
+    public let query: Query
+    public let request: Request
+
+    /// The browser's binding cookie, if it sent one.
+    var browser: String? { CookieHeader.value(named: BrowserCookie.name, in: request.headers["cookie"]) }
+
+    init(_ request: Request, folder: String, pageName: String) {
+        self.request = request
+        method = request.method
+        query = Query(request.query)
+        if request.path.isEmpty {
+            // A web server that does not say which path was asked for sends only the page's.
+            path = pageName
+        } else if request.path.hasPrefix(folder) {
+            path = String(request.path.dropFirst(folder.count))
+        } else {
+            path = nil
+        }
+    }
+}
+
+/// The first value of each name in a query string.
+public struct Query: Sendable {
+    private var values: [String: String] = [:]
+
+    init(_ query: String) {
+        for (name, value) in FormEncoding.decode(query) where values[name] == nil {
+            values[name] = value
+        }
+    }
+
+    public subscript(name: String) -> String? { values[name] }
+
+    /// Whether the query has `name` with a value that is not empty.
+    public func has(_ name: String) -> Bool { values[name].map { !$0.isEmpty } ?? false }
+}

@@ -1,0 +1,34 @@
+import FastCGI
+
+/// One entry of the route table: a path below the page's folder, the methods it answers, what the query
+/// must hold, and the handler that answers.
+struct Route: Sendable {
+    enum Path: Sendable, Equatable {
+        /// The redirect URI itself (and its folder, when the redirect URI names a file such as `index.php`).
+        case page
+        /// A file below the page's folder.
+        case file(String)
+    }
+
+    /// What answers a route, and whether it waits on the store or Instagram.
+    enum Handler: Sendable {
+        /// Needs neither the store nor Instagram: answered at once on the thread that read the request;
+        /// in CGI mode without opening either.
+        case immediate(@Sendable (ParsedRequest, HandlerContext) -> Response)
+        /// Waits on the store or Instagram: runs as a task of its own.
+        case waiting(@Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)
+    }
+
+    let path: Path
+    let methods: [String]
+    /// The name the query must hold, with a value, for this route; nil for any query.
+    let queryHas: String?
+    let handler: Handler
+
+    init(_ path: Path, methods: [String] = ["GET", "HEAD"], queryHas: String? = nil, _ handler: Handler) {
+        self.path = path
+        self.methods = methods
+        self.queryHas = queryHas
+        self.handler = handler
+    }
+}

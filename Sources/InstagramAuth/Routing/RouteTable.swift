@@ -1,0 +1,11 @@
+/// Which URL does what: the one place that says it. The first entry whose path, method and query match
+/// answers; a known path asked with another method gets 405, any other path 404.
+enum RouteTable {
+    static let routes: [Route] = [
+        // Instagram sends the visitor back with `error` when they decline; it wins over a code.
+        Route(.page, queryHas: "error", .immediate(DeclinedHandler.respond)),
+        Route(.page, queryHas: "code", .waiting(CallbackHandler.respond)),
+        Route(.page, queryHas: "result", .waiting(ResultHandler.respond)),
+        Route(.page, .immediate(AuthorizeHandler.respond)),
+    ]
+}

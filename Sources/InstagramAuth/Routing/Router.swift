@@ -1,0 +1,85 @@
+import FastCGI
+import Foundation
+import InstagramAPI
+import Logging
+
+/// Answers every request below the page's folder from the route table.
+public struct Router: Responder {
+    public let context: HandlerContext
+    public var configuration: Configuration { context.configuration }
+    private let backends: Backends?
+    /// The redirect URI's path up to its last `/`, and what follows it (often nothing).
+    private let folder: String
+    private let pageName: String
+
+    /// The router for a responder: every route can be answered.
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
+        self.init(
+            context: HandlerContext(configuration: configuration, pages: pages, logger: logger),
+            backends: Backends(configuration: configuration, transport: transport, store: store))
+    }
+
+    /// A router that answers only the routes that need no I/O (CGI mode, before it opens anything):
+    /// `respond(to:)` on any other route is a programming error.
+    public init(configuration: Configuration, pages: Pages, logger: Logger) {
+        self.init(context: HandlerContext(configuration: configuration, pages: pages, logger: logger), backends: nil)
+    }
+
+    private init(context: HandlerContext, backends: Backends?) {
+        self.context = context
+        self.backends = backends
+        let path = context.configuration.redirectPath
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        folder = String(path[...slash])
+        pageName = String(path[path.index(after: slash)...])
+    }
+
+    /// The route table's answer to `request`, and the request parsed once for it.
+    func route(_ request: Request) -> (ParsedRequest, Route.Handler) {
+        let parsed = ParsedRequest(request, folder: folder, pageName: pageName)
+        let candidates = RouteTable.routes.filter { matches($0.path, parsed.path) }
+        guard !candidates.isEmpty else { return (parsed, .immediate(Self.notFound)) }
+        let allowed = candidates.filter { $0.methods.contains(parsed.method) }
+        guard !allowed.isEmpty else {
+            var allow: [String] = []
+            for route in candidates { for method in route.methods where !allow.contains(method) { allow.append(method) } }
+            let methods = allow
+            return (parsed, .immediate { _, context in Self.methodNotAllowed(allow: methods, context) })
+        }
+        let route = allowed.first { $0.queryHas.map(parsed.query.has) ?? true }
+        return (parsed, route?.handler ?? .immediate(Self.notFound))
+    }
+
+    private func matches(_ routePath: Route.Path, _ path: String?) -> Bool {
+        guard let path else { return false }
+        switch routePath {
+        case .page: return path == pageName || path.isEmpty
+        case .file(let name): return path == name
+        }
+    }
+
+    public func immediateResponse(to request: Request) -> Response? {
+        guard case (let parsed, .immediate(let handler)) = route(request) else { return nil }
+        return handler(parsed, context)
+    }
+
+    public func respond(to request: Request) async -> Response {
+        switch route(request) {
+        case (let parsed, .immediate(let handler)):
+            return handler(parsed, context)
+        case (let parsed, .waiting(let handler)):
+            guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
+            return await handler(parsed, context, backends)
+        }
+    }
+
+    private static func notFound(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
+        context.page(for: .notFound)
+    }
+
+    private static func methodNotAllowed(allow methods: [String], _ context: HandlerContext) -> Response {
+        var response = context.page(for: .methodNotAllowed(allow: methods))
+        response.headers.append(("Allow", methods.joined(separator: ", ")))
+        return response
+    }
+}
