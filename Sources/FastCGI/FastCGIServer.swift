@@ -88,7 +88,9 @@ public final class FastCGIServer: @unchecked Sendable {
     private let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
     private let webServerAddresses: Set<UInt32>?
 
-    public init(listener: OpenListener, responder: any Responder, options: Options = Options(), logger: Logger) {
+    /// Makes the event thread's epoll set and its wake-up eventfd; throws, saying which call failed and why,
+    /// when the system refuses either (out of descriptors or memory).
+    public init(listener: OpenListener, responder: any Responder, options: Options = Options(), logger: Logger) throws(ListenerError) {
         self.listener = listener
         self.responder = responder
         self.options = options
@@ -96,8 +98,22 @@ public final class FastCGIServer: @unchecked Sendable {
         self.scanner = RequestScanner(
             limits: .init(maxHeadBytes: options.maxHeadBytes, maxBodyBytes: options.maxBodyBytes))
         self.slots = DispatchSemaphore(value: max(1, options.maxInFlight))
-        self.epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        self.wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw ListenerError("epoll_create1 failed: \(String(cString: strerror(errno)))") }
+        let wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wake >= 0 else {
+            let reason = String(cString: strerror(errno))
+            close(epoll)
+            throw ListenerError("eventfd failed: \(reason)")
+        }
+        guard ia_epoll_set(epoll, EPOLL_CTL_ADD, wake, EPOLLIN.rawValue, EventLoop.wakeToken) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(wake)
+            close(epoll)
+            throw ListenerError("epoll_ctl could not watch the wake-up eventfd: \(reason)")
+        }
+        self.epoll = epoll
+        self.wake = wake
         self.webServerAddresses = Self.allowedWebServers(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
     }
 
@@ -406,7 +422,6 @@ public final class FastCGIServer: @unchecked Sendable {
         func run() {
             let flags = fcntl(server.listener.fd, F_GETFL)
             _ = fcntl(server.listener.fd, F_SETFL, flags | O_NONBLOCK)
-            ia_epoll_set(server.epoll, EPOLL_CTL_ADD, server.wake, EPOLLIN.rawValue, Self.wakeToken)
             setListening(true)
             var tokens = [UInt64](repeating: 0, count: 256)
             var events = [UInt32](repeating: 0, count: 256)
@@ -414,8 +429,11 @@ public final class FastCGIServer: @unchecked Sendable {
             var nextSweep = now() + 0.1
 
             while true {
-                let count = ia_epoll_wait(server.epoll, &tokens, &events, 256, watched.isEmpty ? (stopped ? 100 : -1) : 100)
-                if count < 0 && errno != EINTR { break }
+                let count = ia_epoll_wait(server.epoll, &tokens, &events, 256, watched.isEmpty && listening && !stopped ? -1 : 100)
+                if count < 0 && errno != EINTR {
+                    server.logger.critical("epoll_wait failed: \(String(cString: strerror(errno))); the responder stops")
+                    break
+                }
                 for index in 0..<max(0, Int(count)) {
                     switch tokens[index] {
                     case Self.listenerToken: acceptAll()
@@ -450,13 +468,15 @@ public final class FastCGIServer: @unchecked Sendable {
 
         func setListening(_ on: Bool) {
             guard listenerOpen, on != listening else { return }
+            let operation = on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL
+            guard ia_epoll_set(server.epoll, operation, server.listener.fd, on ? EPOLLIN.rawValue : 0, Self.listenerToken) == 0 else {
+                // Tried again when the loop next wakes (at the latest at the next sweep, a tenth of a second away).
+                server.logger.error(
+                    "epoll_ctl could not \(on ? "watch" : "stop watching") the listening socket: \(String(cString: strerror(errno)))")
+                return
+            }
             listening = on
             server.setAcceptPaused(!on)
-            if on {
-                ia_epoll_set(server.epoll, EPOLL_CTL_ADD, server.listener.fd, EPOLLIN.rawValue, Self.listenerToken)
-            } else {
-                ia_epoll_set(server.epoll, EPOLL_CTL_DEL, server.listener.fd, 0, 0)
-            }
         }
 
         func acceptAll() {

@@ -90,7 +90,7 @@ struct Serve: AsyncParsableCommand {
         let listener = try OpenListener.open(try chosenListener())
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
         let router = Router(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
-        let server = FastCGIServer(
+        let server = try FastCGIServer(
             listener: listener, responder: router, options: .init(workers: workers), logger: logger)
 
         signal(SIGPIPE, SIG_IGN)

@@ -39,7 +39,7 @@ final class RunningServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         socketPath = folder.appendingPathComponent("s.sock").path
         let listener = try OpenListener.open(.unixSocket(path: socketPath, mode: 0o600, owner: nil))
-        server = FastCGIServer(
+        server = try FastCGIServer(
             listener: listener, responder: responder, options: options, logger: Logger(label: "test"))
         let thread = Thread { [server, finished] in
             server.run()
