@@ -169,15 +169,13 @@ extension AccountStore {
     }
 }
 
-/// Opening the store a configuration names.
-public enum AccountStores {
-    /// Opens (creating or migrating as needed) the store at `location`. With `waitingForServer`, a PostgreSQL
-    /// server that does not answer yet is no error: the store is returned and connects and migrates on its
-    /// first use, so a responder starts (and its start page answers) while the database is down; a server
-    /// that answers with a refusal (a wrong password, no such database) is still an error.
-    public static func open(_ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger) async throws(StoreError)
-        -> any AccountStore
-    {
+extension DatabaseLocation {
+    /// Opens (creating or migrating as needed) the store here. With `waitingForServer`, a PostgreSQL server
+    /// that does not answer yet is no error: the store is returned and connects and migrates on its first
+    /// use, so a responder starts (and its authorize page answers) while the database is down; a server that
+    /// answers with a refusal (a wrong password, no such database) is still an error.
+    public func open(waitingForServer: Bool = false, logger: Logger) async throws(StoreError) -> any AccountStore {
+        let location = self
         switch location {
         case .sqlite(let path):
             return try SQLiteAccountStore(path: path)

@@ -6,7 +6,8 @@ import Logging
 /// within `window`, retries the long-lived exchange for accounts left with a short-lived token, and marks
 /// accounts whose token Instagram rejects (code 190) or that expired as needing a new authorization.
 public struct RefreshJob: Sendable {
-    public enum Result: Sendable, Equatable {
+    /// What refreshing did to one account.
+    public enum Effect: Sendable, Equatable {
         case refreshed(expiresAt: Date)
         case notDue(expiresAt: Date)
         /// Another `refresh` holds the account right now, or has just refreshed it.
@@ -16,18 +17,18 @@ public struct RefreshJob: Sendable {
     }
 
     public struct Report: Sendable {
-        public var lines: [(account: Account, result: Result)]
+        public var lines: [(account: Account, effect: Effect)]
 
         public var failures: Int {
             lines.filter {
-                switch $0.result {
+                switch $0.effect {
                 case .failed, .needsAuthorization: true
                 default: false
                 }
             }.count
         }
 
-        public func count(_ match: (Result) -> Bool) -> Int { lines.filter { match($0.result) }.count }
+        public func count(_ match: (Effect) -> Bool) -> Int { lines.filter { match($0.effect) }.count }
 
         public var summary: String {
             let refreshed = count { if case .refreshed = $0 { true } else { false } }
@@ -62,7 +63,7 @@ public struct RefreshJob: Sendable {
         return report
     }
 
-    private func refresh(_ account: Account, now: Date) async throws(StoreError) -> Result {
+    private func refresh(_ account: Account, now: Date) async throws(StoreError) -> Effect {
         guard account.status == .active else {
             return .needsAuthorization(account.statusDetail ?? "Instagram rejected the token")
         }
@@ -77,7 +78,7 @@ public struct RefreshJob: Sendable {
         guard due else { return .notDue(expiresAt: account.tokenExpiresAt) }
         guard try await store.claimRefresh(userID: account.userID, token: account.accessToken, now: now) else { return .busy }
 
-        let renewal: Swift.Result<LongLivedToken, InstagramError>
+        let renewal: Result<LongLivedToken, InstagramError>
         do {
             renewal = .success(
                 account.isLongLived

@@ -15,7 +15,7 @@ struct Context {
 
     /// The configuration and its store. With `waitingForServer` (the responder), a PostgreSQL server that
     /// does not answer yet is no reason to stop: the store connects when it can.
-    static func open(configFile: String?, waitingForServer: Bool = false, logger: Logger = Logging.make(level: "warning")) async throws -> Context {
+    static func open(configFile: String?, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")) async throws -> Context {
         let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
         let store = try await openStore(configuration.database, waitingForServer: waitingForServer, logger: logger)
         return Context(configuration: configuration, store: store)
@@ -27,10 +27,10 @@ struct Context {
     }
 
     static func openStore(
-        _ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger = Logging.make(level: "warning")
+        _ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")
     ) async throws -> any AccountStore {
         do {
-            return try await AccountStores.open(location, waitingForServer: waitingForServer, logger: logger)
+            return try await location.open(waitingForServer: waitingForServer, logger: logger)
         } catch {
             throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
         }
@@ -72,7 +72,7 @@ struct Refresh: AsyncParsableCommand {
         let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
-            window: TimeInterval(withinDays * 86_400), logger: Logging.make(level: logLevel))
+            window: TimeInterval(withinDays * 86_400), logger: CommandLineLogger.make(level: logLevel))
         let outcome: Result<RefreshJob.Report, StoreError>
         do {
             outcome = .success(try await job.run())
@@ -82,9 +82,9 @@ struct Refresh: AsyncParsableCommand {
         await transport.shutdown()
         await context.store.close()
         let report = try outcome.get()
-        for (account, result) in report.lines {
+        for (account, effect) in report.lines {
             let text: String =
-                switch result {
+                switch effect {
                 case .refreshed(let expiresAt): "refreshed, valid until \(Formatting.date(expiresAt))"
                 case .notDue(let expiresAt): "not due, valid until \(Formatting.date(expiresAt))"
                 case .busy: "skipped: another refresh is working on it or just renewed it"
@@ -229,7 +229,7 @@ struct Check: AsyncParsableCommand {
             report(false, "templates: \(error)")
         }
         do {
-            let store = try await AccountStores.open(configuration.database, logger: Logging.make(level: "critical"))
+            let store = try await configuration.database.open(logger: CommandLineLogger.make(level: "critical"))
             let summary: Result<String, StoreError>
             do {
                 try await store.checkWritable()

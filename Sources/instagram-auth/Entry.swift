@@ -83,7 +83,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = Logging.make(level: logLevel)
+        let logger = CommandLineLogger.make(level: logLevel)
         let context = try await Context.open(configFile: config, waitingForServer: true, logger: logger)
         let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
@@ -150,7 +150,7 @@ struct Serve: AsyncParsableCommand {
 /// One request from the CGI environment and stdin, answered on stdout.
 enum CGIMode {
     static func run(environment: [String: String]) async -> Int32 {
-        let logger = Logging.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice")
+        let logger = CommandLineLogger.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice")
         let response: Response
         var includeBody = true
         do {
@@ -169,7 +169,7 @@ enum CGIMode {
                 // The authorize link (the page most requests ask for): no database, no HTTP client to start.
                 response = immediate
             } else {
-                let store = try await AccountStores.open(configuration.database, waitingForServer: true, logger: logger)
+                let store = try await configuration.database.open(waitingForServer: true, logger: logger)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
                 let router = Router(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
                 response = await router.respond(to: request)
@@ -185,7 +185,7 @@ enum CGIMode {
     }
 }
 
-enum Logging {
+enum CommandLineLogger {
     static func make(level: String) -> Logger {
         var logger = Logger(label: "instagram-auth") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: level) ?? .info

@@ -224,7 +224,7 @@ struct FaultMatrixTests {
             #expect(try await harness.store.account("tester")?.isLongLived == true)
         case .shortLivedKept:
             let report = try await job(harness, endpoints: harness.page.configuration.endpoints).run()
-            guard case .refreshed = report.lines.first?.result else {
+            guard case .refreshed = report.lines.first?.effect else {
                 Issue.record("the one-hour token was not exchanged later: \(report.summary)")
                 return
             }
@@ -292,8 +292,8 @@ struct FaultMatrixTests {
         #expect(harness.emulator.count(of: call.path) - counted == (fault.isTLS ? 0 : 1))
 
         #expect(report.lines.count == 1)
-        guard case .failed(let reason) = report.lines.first?.result else {
-            Issue.record("not reported as failed: \(report.lines.map(\.result))")
+        guard case .failed(let reason) = report.lines.first?.effect else {
+            Issue.record("not reported as failed: \(report.lines.map(\.effect))")
             return
         }
         #expect(reason.contains(fault.report), "\(reason)")
@@ -314,7 +314,7 @@ struct FaultMatrixTests {
             endpoints.graphBaseURL = try await harness.startSecureServer(certificates.good).baseURL
         }
         let again = try await job(harness, endpoints: endpoints).run()
-        guard case .refreshed = again.lines.first?.result else {
+        guard case .refreshed = again.lines.first?.effect else {
             Issue.record("the next run did not renew the token: \(again.summary)")
             return
         }

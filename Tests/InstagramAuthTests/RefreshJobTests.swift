@@ -35,11 +35,11 @@ struct RefreshJobTests {
         let harness = try await PageHarness()
         let account = try await connect(harness)
         let fresh = try await job(harness).run()
-        #expect(fresh.lines.map(\.result) == [.notDue(expiresAt: account.tokenExpiresAt)])
+        #expect(fresh.lines.map(\.effect) == [.notDue(expiresAt: account.tokenExpiresAt)])
 
         try await age(account, harness)
         let report = try await job(harness).run()
-        guard case .refreshed(let expiresAt) = report.lines.first?.result else {
+        guard case .refreshed(let expiresAt) = report.lines.first?.effect else {
             Issue.record("not refreshed: \(report.summary)")
             return
         }
@@ -58,7 +58,7 @@ struct RefreshJobTests {
         account.accessToken = "IGAArevoked"
         try await age(account, harness)
         let report = try await job(harness).run()
-        guard case .needsAuthorization(let reason) = report.lines.first?.result else {
+        guard case .needsAuthorization(let reason) = report.lines.first?.effect else {
             Issue.record("not marked: \(report.summary)")
             return
         }
@@ -77,12 +77,12 @@ struct RefreshJobTests {
         let account = try await connect(harness)
         try await age(account, harness)
         #expect(try await harness.store.claimRefresh(userID: account.userID, token: account.accessToken, now: Date()))
-        #expect(try await job(harness).run().lines.first?.result == .busy)
+        #expect(try await job(harness).run().lines.first?.effect == .busy)
 
         var expired = account
         expired.tokenExpiresAt = Date() - 1
         try await harness.store.save(expired)
-        guard case .needsAuthorization = try await job(harness).run().lines.first?.result else {
+        guard case .needsAuthorization = try await job(harness).run().lines.first?.effect else {
             Issue.record("an expired token was not reported")
             return
         }

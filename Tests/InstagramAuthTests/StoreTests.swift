@@ -208,7 +208,7 @@ struct StoreTests {
     @Test func aPostgresStoreOpenedWhileTheServerIsDownAnswersEachCallInTimeWithAnError() async throws {
         let location = try PostgresLocation(url: "postgres://app:s3cret@127.0.0.1:1/accounts")
         let began = Date()
-        let store = try await AccountStores.open(.postgres(location), waitingForServer: true, logger: .init(label: "test"))
+        let store = try await DatabaseLocation.postgres(location).open(waitingForServer: true, logger: .init(label: "test"))
         #expect(Date().timeIntervalSince(began) < Double(PostgresAccountStore.openTimeout) + 3)
         let call = Date()
         do {
@@ -228,7 +228,7 @@ struct StoreTests {
         let missing = try PostgresLocation(url: place.replacingOccurrences(of: "/t_", with: "/missing_"))
         let began = Date()
         do {
-            _ = try await AccountStores.open(.postgres(missing), waitingForServer: true, logger: .init(label: "test"))
+            _ = try await DatabaseLocation.postgres(missing).open(waitingForServer: true, logger: .init(label: "test"))
             Issue.record("opened a database that does not exist")
         } catch {
             #expect(!error.unreachable)
