@@ -34,7 +34,7 @@ let package = Package(
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -69,7 +69,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -86,7 +85,6 @@ let package = Package(
             name: "FuzzTargets",
             dependencies: [
                 "FastCGI",
-                "FastCGIProbe",
                 "InstagramAPI",
                 "InstagramAuth",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -97,28 +95,35 @@ let package = Package(
         // Starts a program with its three standard descriptors and no other: every child the tests start.
         .target(name: "ChildProcess", dependencies: ["CSpawn"]),
         .target(name: "CSpawn"),
-        // A raw FastCGI client for the tests and the benchmark.
-        .target(name: "FastCGIProbe"),
-        // A PostgreSQL server of Debian's, started in a temporary folder for the tests.
-        .target(name: "PostgresTestServer", dependencies: ["ChildProcess"]),
-        .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess", "FastCGIProbe"]),
-        .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "FastCGIProbe"]),
+        // For the tests only, never a dependency of a shipped product: a raw FastCGI client, a PostgreSQL
+        // server of Debian's in a temporary folder, and off-pool waiting with its watch.
+        .target(name: "TestSupport", dependencies: ["ChildProcess", "FastCGI"]),
+        .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess", "TestSupport"]),
+        .testTarget(
+            name: "FastCGITests",
+            dependencies: ["FastCGI", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "InstagramAPITests", dependencies: ["InstagramAPI", "InstagramEmulator"]),
         .testTarget(
             name: "InstagramAuthTests",
-            dependencies: ["ChildProcess", "InstagramAuth", "InstagramEmulator", "FastCGIProbe", "PostgresTestServer"]),
+            dependencies: [
+                "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "ChildProcess",
+                "FastCGI",
                 "InstagramAuth",
-                "FastCGIProbe",
-                "PostgresTestServer",
+                "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

@@ -1,5 +1,4 @@
 import FastCGI
-import FastCGIProbe
 
 /// The event thread's `RequestScanner` on whatever a client sends to the FastCGI socket.
 ///
@@ -39,7 +38,7 @@ enum ScannerTarget {
         let body = Array(input.dropFirst(half).prefix(limits.maxBodyBytes))
         let id = UInt16(input.first ?? 1) | 1
         let keep = (input.last ?? 0) & 1 == 1
-        let request = FastCGIClient.encode(
+        let request = RecordEncoder.request(
             params: ["REQUEST_METHOD": "POST", "HTTP_X": value, "CONTENT_LENGTH": String(body.count)], body: body,
             keepConnection: keep, id: id)
         guard case .ready(let ready) = scan(request[...]) else {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @testable import FastCGI
-import FastCGIProbe
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -46,14 +46,14 @@ struct AbuseTests {
                 let reply = try FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": name])
                 if reply.status != 200 || !reply.body.hasPrefix("GET \(name)") { unserved.append(name) }
             }
-            let whole = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"])
+            let whole = RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"])
             try attempt("http", Array("GET / HTTP/1.1\r\nHost: example\r\n\r\n".utf8))
             try attempt("version", [2] + whole.dropFirst())
             try attempt("truncated", Array(whole.prefix(13)), halfClose: true)
             try attempt("params-cut", Array(whole.prefix(whole.count - 20)), halfClose: true)
             try attempt(
                 "megabyte-params",
-                FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)]))
+                RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)]))
             var generator = SystemRandomNumberGenerator()
             for round in 0..<20 {
                 let noise = (0..<Int.random(in: 1...4000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -78,7 +78,7 @@ struct AbuseTests {
         let (elapsed, replies) = try await offPool { () -> (Double, [Int]) in
             var idle: [Int32] = []
             defer { idle.forEach { close($0) } }
-            let partial = Array(FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"]).prefix(30))
+            let partial = Array(RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "x"]).prefix(30))
             for index in 0..<400 {
                 let fd = try FastCGIClient.connect(socket)
                 if index % 4 == 0 { try? FastCGIClient.writeAll(fd, Array(partial.prefix(index % 29 + 1))) }
@@ -105,7 +105,7 @@ struct AbuseTests {
             defer { close(quiet) }
             let dribble = try FastCGIClient.connect(socket)
             defer { close(dribble) }
-            try? FastCGIClient.writeAll(dribble, Array(FastCGIClient.encode(params: ["A": "b"]).prefix(5)))
+            try? FastCGIClient.writeAll(dribble, Array(RecordEncoder.request(params: ["A": "b"]).prefix(5)))
             return (secondsUntilClosed(quiet), secondsUntilClosed(dribble))
         }
         let counts = running.server.counts
@@ -121,7 +121,7 @@ struct AbuseTests {
         let reply = try await offPool { () -> FastCGIClient.Reply in
             let fd = try FastCGIClient.connect(socket)
             defer { close(fd) }
-            let whole = FastCGIClient.encode(params: ["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "10"], body: Array("0123456789".utf8))
+            let whole = RecordEncoder.request(params: ["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "10"], body: Array("0123456789".utf8))
             // Everything up to the body's last record: the params and no body.
             try? FastCGIClient.writeAll(fd, Array(whole.prefix(whole.count - 8 - 24)))
             return try FastCGIClient.readReply(fd)
@@ -141,7 +141,7 @@ struct AbuseTests {
                 Thread {
                     defer { group.leave() }
                     guard let fd = try? FastCGIClient.connect(socket) else { return }
-                    try? FastCGIClient.writeAll(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "big=4000000"]))
+                    try? FastCGIClient.writeAll(fd, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "big=4000000"]))
                     var some = [UInt8](repeating: 0, count: 100)
                     _ = read(fd, &some, some.count)
                     close(fd)
@@ -165,16 +165,16 @@ struct AbuseTests {
         let (first, second, fresh, elapsed) = try await offPool { () -> (Int, String, Int, Double) in
             let kept = try FastCGIClient.connect(socket)
             defer { close(kept) }
-            try? FastCGIClient.writeAll(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "one"], keepConnection: true))
+            try? FastCGIClient.writeAll(kept, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "one"], keepConnection: true))
             let first = try FastCGIClient.readReply(kept)
-            try? FastCGIClient.writeAll(kept, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "two"], keepConnection: true, id: 2))
+            try? FastCGIClient.writeAll(kept, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "two"], keepConnection: true, id: 2))
             let second = try FastCGIClient.readReply(kept)
             // More kept, idle connections than workers.
             var idle: [Int32] = []
             defer { idle.forEach { close($0) } }
             for index in 0..<5 {
                 let fd = try FastCGIClient.connect(socket)
-                try? FastCGIClient.writeAll(fd, FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "k\(index)"], keepConnection: true))
+                try? FastCGIClient.writeAll(fd, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "k\(index)"], keepConnection: true))
                 _ = try FastCGIClient.readReply(fd)
                 idle.append(fd)
             }
@@ -201,8 +201,8 @@ struct AbuseTests {
             let fd = try FastCGIClient.connect(socket)
             defer { close(fd) }
             // FCGI_GET_VALUES asking for FCGI_MPXS_CONNS.
-            let query = FastCGIClient.length(15) + FastCGIClient.length(0) + Array("FCGI_MPXS_CONNS".utf8)
-            try? FastCGIClient.writeAll(fd, FastCGIClient.record(type: 9, content: query, id: 0) + FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "m"]))
+            let query = RecordEncoder.length(15) + RecordEncoder.length(0) + Array("FCGI_MPXS_CONNS".utf8)
+            try? FastCGIClient.writeAll(fd, RecordEncoder.record(type: 9, content: query, id: 0) + RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "m"]))
             let header = try FastCGIClient.readExactly(fd, 8)
             _ = try FastCGIClient.readExactly(fd, (Int(header[4]) << 8 | Int(header[5])) + Int(header[6]))
             return ([header[1]], try FastCGIClient.readReply(fd))

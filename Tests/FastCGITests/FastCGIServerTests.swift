@@ -3,7 +3,7 @@ import Logging
 import Testing
 
 @testable import FastCGI
-import FastCGIProbe
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
 import Testing
 
 @testable import FastCGI
-import FastCGIProbe
+import TestSupport
 
 @Suite("Telling a whole FastCGI request from a partial one")
 struct RequestScannerTests {
@@ -16,12 +16,12 @@ struct RequestScannerTests {
         return nil
     }
 
-    let request = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "a=1"], body: Array("hello".utf8), id: 7)
+    let request = RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "a=1"], body: Array("hello".utf8), id: 7)
 
     @Test func aWholeRequestIsReadyWithItsBody() {
         let whole = ready(request)
         #expect(whole == RequestScanner.Ready(requestID: 7, keepConnection: false, stdinBytes: 5, stdinComplete: true, trailing: false))
-        let kept = ready(FastCGIClient.encode(params: ["A": "b"], keepConnection: true))
+        let kept = ready(RecordEncoder.request(params: ["A": "b"], keepConnection: true))
         #expect(kept?.keepConnection == true)
         #expect(kept?.stdinBytes == 0)
         #expect(ready(request + [1])?.trailing == true)
@@ -50,7 +50,7 @@ struct RequestScannerTests {
     }
 
     @Test func managementRecordsMayComeFirst() {
-        let getValues = FastCGIClient.record(type: 9, content: [], id: 0)
+        let getValues = RecordEncoder.record(type: 9, content: [], id: 0)
         #expect(ready(getValues + request)?.requestID == 7)
     }
 
@@ -60,27 +60,27 @@ struct RequestScannerTests {
             return nil
         }
         #expect(reason(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)) != nil, "HTTP spoken to the FastCGI socket")
-        #expect(reason(FastCGIClient.record(type: 4, content: [], id: 1)) != nil, "params before BEGIN_REQUEST")
-        #expect(reason(FastCGIClient.record(type: 1, content: [0, 1], id: 1)) != nil, "a short BEGIN_REQUEST body")
-        let begin = FastCGIClient.record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0], id: 1)
-        #expect(reason(begin + FastCGIClient.record(type: 4, content: [1, 1, 65, 66], id: 2)) != nil, "another request's params")
-        #expect(reason(begin + FastCGIClient.record(type: 2, content: [], id: 1)) != nil, "aborted")
-        #expect(reason(begin + FastCGIClient.record(type: 5, content: [], id: 1)) != nil, "stdin before the params end")
-        let paramsEnd = begin + FastCGIClient.record(type: 4, content: [], id: 1)
-        #expect(reason(paramsEnd + FastCGIClient.record(type: 9, content: [], id: 0)) != nil, "management inside the body")
-        let records = begin + [UInt8]((0..<20).flatMap { _ in FastCGIClient.record(type: 4, content: [1, 1, 65, 66], id: 1) })
+        #expect(reason(RecordEncoder.record(type: 4, content: [], id: 1)) != nil, "params before BEGIN_REQUEST")
+        #expect(reason(RecordEncoder.record(type: 1, content: [0, 1], id: 1)) != nil, "a short BEGIN_REQUEST body")
+        let begin = RecordEncoder.record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0], id: 1)
+        #expect(reason(begin + RecordEncoder.record(type: 4, content: [1, 1, 65, 66], id: 2)) != nil, "another request's params")
+        #expect(reason(begin + RecordEncoder.record(type: 2, content: [], id: 1)) != nil, "aborted")
+        #expect(reason(begin + RecordEncoder.record(type: 5, content: [], id: 1)) != nil, "stdin before the params end")
+        let paramsEnd = begin + RecordEncoder.record(type: 4, content: [], id: 1)
+        #expect(reason(paramsEnd + RecordEncoder.record(type: 9, content: [], id: 0)) != nil, "management inside the body")
+        let records = begin + [UInt8]((0..<20).flatMap { _ in RecordEncoder.record(type: 4, content: [1, 1, 65, 66], id: 1) })
         #expect(reason(records) != nil, "more records than the limit before the params end")
     }
 
     @Test func paramsBeyondTheLimitAreTooLarge() {
-        let huge = FastCGIClient.encode(params: ["HTTP_X": String(repeating: "x", count: 5000)])
+        let huge = RecordEncoder.request(params: ["HTTP_X": String(repeating: "x", count: 5000)])
         #expect(scan(huge) == .tooLarge)
         // Decided from the first record header, before its content arrives.
         #expect(scan(Array(huge.prefix(24))) == .tooLarge)
     }
 
     @Test func aBodyBeyondTheLimitIsHandedOverWithoutWaitingForIt() {
-        let big = FastCGIClient.encode(params: ["CONTENT_LENGTH": "5000"], body: [UInt8](repeating: 1, count: 5000))
+        let big = RecordEncoder.request(params: ["CONTENT_LENGTH": "5000"], body: [UInt8](repeating: 1, count: 5000))
         let cut = Array(big.prefix(200))
         guard case .ready(let ready) = scan(cut) else {
             Issue.record("\(scan(cut))")

@@ -1,6 +1,5 @@
-import FastCGIProbe
 import Foundation
-import PostgresTestServer
+import TestSupport
 import Testing
 
 @testable import InstagramAuth

@@ -1,7 +1,7 @@
 import ChildProcess
-import FastCGIProbe
 import Foundation
 import InstagramEmulator
+import TestSupport
 
 /// Certificates made with the openssl command for this test run, in a temporary folder:
 /// a test CA, a certificate from it for 127.0.0.1, one from it for another name, and a self-signed one for 127.0.0.1.

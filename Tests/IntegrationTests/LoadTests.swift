@@ -1,7 +1,8 @@
 import AsyncHTTPClient
 import ChildProcess
-import FastCGIProbe
+import FastCGI
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -199,14 +200,14 @@ struct LoadTests {
     static func abuseWave(_ socket: String) throws {
         var open: [Int32] = []
         defer { open.forEach { close($0) } }
-        let request = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "", "SCRIPT_NAME": "/instagram/"])
+        let request = RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "", "SCRIPT_NAME": "/instagram/"])
         func connect() throws -> Int32 {
             let fd = try FastCGIClient.connect(socket)
             var limit = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             return fd
         }
-        let huge = FastCGIClient.encode(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)])
+        let huge = RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "HTTP_X": String(repeating: "x", count: 1 << 20)])
         for _ in 0..<50 {
             let fd = try connect()
             try? FastCGIClient.writeAll(fd, huge)

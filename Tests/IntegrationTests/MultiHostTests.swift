@@ -1,12 +1,11 @@
 import AsyncHTTPClient
 import ChildProcess
-import FastCGIProbe
 import Foundation
 import InstagramAuth
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import PostgresTestServer
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

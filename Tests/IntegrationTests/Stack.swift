@@ -1,10 +1,10 @@
 import AsyncHTTPClient
 import ChildProcess
-import FastCGIProbe
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 import ChildProcess
-import FastCGIProbe
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

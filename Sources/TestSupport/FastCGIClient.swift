@@ -1,3 +1,4 @@
+import FastCGI
 import Foundation
 
 #if canImport(Glibc)
@@ -26,23 +27,8 @@ public struct FastCGIClient {
     public static func request(socket path: String, params: [String: String], body: [UInt8] = []) throws -> Reply {
         let fd = try connect(path)
         defer { close(fd) }
-        try writeAll(fd, encode(params: params, body: body))
+        try writeAll(fd, RecordEncoder.request(params: params, body: body))
         return try readReply(fd)
-    }
-
-    /// A whole request as a web server sends it: BEGIN_REQUEST, PARAMS…, empty PARAMS, STDIN…, empty STDIN.
-    public static func encode(params: [String: String], body: [UInt8] = [], keepConnection: Bool = false, id: UInt16 = 1) -> [UInt8] {
-        var out: [UInt8] = []
-        out += record(type: 1, content: [0, 1, keepConnection ? 1 : 0, 0, 0, 0, 0, 0], id: id)
-        var encoded: [UInt8] = []
-        for (name, value) in params {
-            encoded += length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
-        }
-        for chunk in chunks(encoded) { out += record(type: 4, content: chunk, id: id) }
-        out += record(type: 4, content: [], id: id)
-        for chunk in chunks(body) { out += record(type: 5, content: chunk, id: id) }
-        out += record(type: 5, content: [], id: id)
-        return out
     }
 
     /// Reads records up to FCGI_END_REQUEST and parses the STDOUT stream.
@@ -97,22 +83,6 @@ public struct FastCGIClient {
         return fd
     }
 
-    public static func record(type: UInt8, content: [UInt8], id: UInt16 = 1) -> [UInt8] {
-        let padding = (8 - content.count % 8) % 8
-        return [1, type, UInt8(id >> 8), UInt8(id & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
-            + content + [UInt8](repeating: 0, count: padding)
-    }
-
-    public static func length(_ count: Int) -> [UInt8] {
-        count < 128
-            ? [UInt8(count)]
-            : [UInt8((count >> 24) | 0x80), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
-    }
-
-    public static func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
-        stride(from: 0, to: bytes.count, by: 65_535).map { Array(bytes[$0..<min($0 + 65_535, bytes.count)]) }
-    }
-
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
@@ -131,15 +101,5 @@ public struct FastCGIClient {
             filled += got
         }
         return buffer
-    }
-}
-
-/// Runs blocking work on its own thread: callers' tasks share the small cooperative pool (with an
-/// in-process responder's tasks, in the tests), and must not block it. Starts the `PoolWatch`, which
-/// reports whatever blocks the pool anyway.
-public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    PoolWatch.start()
-    return try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
