@@ -38,25 +38,39 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The account model, the store protocol and what both stores share.
+        .target(name: "Accounts"),
+        .target(name: "SQLiteStore", dependencies: ["Accounts", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
-            name: "InstagramAuth",
+            name: "PostgresStore",
             dependencies: [
-                "FastCGI",
-                "InstagramAPI",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Mustache", package: "swift-mustache"),
+                "Accounts",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .target(
+            name: "InstagramAuth",
+            dependencies: [
+                "Accounts",
+                "FastCGI",
+                "InstagramAPI",
+                "PostgresStore",
+                "SQLiteStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "instagram-auth",
             dependencies: [
+                "Accounts",
                 "InstagramAuth",
+                "SQLiteStore",
                 "FastCGI",
                 "InstagramAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -87,6 +101,7 @@ let package = Package(
                 "FastCGI",
                 "InstagramAPI",
                 "InstagramAuth",
+                "SQLiteStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -106,7 +121,8 @@ let package = Package(
         .testTarget(
             name: "InstagramAuthTests",
             dependencies: [
-                "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "TestSupport",
+                "Accounts", "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "PostgresStore",
+                "SQLiteStore", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -116,9 +132,12 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "Accounts",
                 "ChildProcess",
                 "FastCGI",
                 "InstagramAuth",
+                "PostgresStore",
+                "SQLiteStore",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

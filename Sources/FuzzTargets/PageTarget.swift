@@ -4,6 +4,7 @@ import Foundation
 import InstagramAPI
 import InstagramAuth
 import Logging
+import SQLiteStore
 
 /// The whole page: FastCGI params to `Request` to the `Router`, with a real SQLite account store, and
 /// Instagram's answers taken from the input instead of the network.

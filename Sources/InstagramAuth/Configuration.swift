@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import InstagramAPI
+import PostgresStore
 
 /// A configuration that can't be used, naming the key at fault.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
@@ -279,7 +280,12 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     public init(_ text: String, password: String? = nil) throws(ConfigurationError) {
         let key = "INSTAGRAM_AUTH_DATABASE"
         if PostgresLocation.isURL(text) {
-            var location = try PostgresLocation(url: text)
+            var location: PostgresLocation
+            do {
+                location = try PostgresLocation(url: text)
+            } catch {
+                throw ConfigurationError(key, error.description)
+            }
             if let password {
                 guard location.password == nil else {
                     throw ConfigurationError(key, "carries a password and INSTAGRAM_AUTH_DATABASE_PASSWORD is set too; keep one")

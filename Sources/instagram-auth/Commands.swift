@@ -1,8 +1,10 @@
+import Accounts
 import ArgumentParser
 import Foundation
 import InstagramAPI
 import InstagramAuth
 import Logging
+import SQLiteStore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import InstagramAPI
+import PostgresStore
 import Testing
 
 @testable import InstagramAuth

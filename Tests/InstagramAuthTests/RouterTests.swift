@@ -1,8 +1,10 @@
+import Accounts
 import FastCGI
 import Foundation
 import InstagramAPI
 import InstagramEmulator
 import Logging
+import SQLiteStore
 import Testing
 
 @testable import InstagramAuth

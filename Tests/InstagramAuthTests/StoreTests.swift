@@ -1,4 +1,7 @@
+import Accounts
 import Foundation
+import PostgresStore
+import SQLiteStore
 import TestSupport
 import Testing
 
@@ -187,7 +190,14 @@ struct StoreTests {
         #expect(try PostgresLocation(url: "postgresql://app@127.0.0.1:6543/a").sslMode == .disable)
         #expect(try PostgresLocation(url: "postgres://app@10.0.0.5/a?sslmode=disable").sslMode == .disable)
         for bad in ["postgres://db.example.com/a", "postgres://app@db.example.com", "postgres://app@db.example.com/a?sslmode=prefer", "mysql://x@y/z"] {
-            #expect(throws: ConfigurationError.self, "\(bad)") { try PostgresLocation(url: bad) }
+            #expect(throws: PostgresLocation.Invalid.self, "\(bad)") { try PostgresLocation(url: bad) }
+            // The configuration's refusal names the key.
+            do {
+                _ = try DatabaseLocation(bad)
+                Issue.record("\(bad) was accepted")
+            } catch {
+                #expect(error.key == "INSTAGRAM_AUTH_DATABASE", "\(error)")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import InstagramAuth
+import SQLiteStore
 import Testing
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import Accounts
 import AsyncHTTPClient
 import ChildProcess
 import Foundation
@@ -5,6 +6,8 @@ import InstagramAuth
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import PostgresStore
+import SQLiteStore
 import TestSupport
 import Testing
 

@@ -1,7 +1,9 @@
+import Accounts
 import AsyncHTTPClient
 import Foundation
 import InstagramAuth
 import NIOSSL
+import SQLiteStore
 import Testing
 
 #if canImport(Glibc)

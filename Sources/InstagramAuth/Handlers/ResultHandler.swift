@@ -1,3 +1,4 @@
+import Accounts
 import FastCGI
 
 /// The outcome of a code, for the browser that authorized: the connected account, or why it was refused.

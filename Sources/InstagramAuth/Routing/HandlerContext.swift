@@ -1,3 +1,4 @@
+import Accounts
 import FastCGI
 import Foundation
 import InstagramAPI

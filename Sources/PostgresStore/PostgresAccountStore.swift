@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Logging
 import NIOCore
@@ -68,10 +69,10 @@ public final class PostgresAccountStore: AccountStore {
     }
 
     /// How long opening the store (connecting and migrating) may take.
-    static let openTimeout = 10
+    package static let openTimeout = 10
     /// How long one call may take, waiting for a connection included: a database that is down gets the
     /// page's error rather than holding the visitor until nginx gives up.
-    static let callTimeout = 5
+    package static let callTimeout = 5
     /// A call still waiting after this long checks the server with a connection of its own. The pool
     /// keeps a caller waiting while it retries a server that refuses; the check fails the call at once,
     /// with the reason (Connection refused, a wrong password), instead of at `callTimeout`.
@@ -284,7 +285,7 @@ public final class PostgresAccountStore: AccountStore {
     }
 
     public func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool {
-        let stale = now.timeIntervalSince1970 - SQLiteAccountStore.staleRefreshClaim
+        let stale = now.timeIntervalSince1970 - AccountSQL.staleRefreshClaim
         return try await run { client in
             let rows = try await client.query(
                 """
@@ -346,7 +347,7 @@ public final class PostgresAccountStore: AccountStore {
 
     public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
         let ticket = Base64URL.encode(RandomBytes.make(18))
-        let expired = now.timeIntervalSince1970 - SQLiteAccountStore.callbackRetention
+        let expired = now.timeIntervalSince1970 - AccountSQL.callbackRetention
         return try await transaction { connection in
             try await connection.query("DELETE FROM callback WHERE created_at < \(expired)", logger: self.logger)
             let inserted = try await connection.query(
@@ -516,59 +517,4 @@ private final class Race<T: Sendable>: @unchecked Sendable {
             if let ready { continuation.resume(returning: ready) }
         }
     }
-}
-
-/// Where a PostgreSQL store is: parsed from `postgres://user[:password]@host[:port]/database[?sslmode=…]`
-/// (or `postgresql://`). The password may come from elsewhere (a `*_FILE` setting).
-public struct PostgresLocation: Sendable, Equatable {
-    public enum SSLMode: String, Sendable { case disable, require }
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var password: String?
-    public var database: String
-    public var sslMode: SSLMode
-
-    /// Whether `text` names a PostgreSQL store rather than a SQLite file.
-    public static func isURL(_ text: String) -> Bool {
-        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
-    }
-
-    public init(url text: String) throws(ConfigurationError) {
-        let key = "INSTAGRAM_AUTH_DATABASE"
-        guard Self.isURL(text), let url = URLComponents(string: text), let host = url.host, !host.isEmpty else {
-            throw ConfigurationError(key, "must be postgres://user@host[:port]/database, or an absolute path to a SQLite file")
-        }
-        guard let user = url.user, !user.isEmpty else { throw ConfigurationError(key, "names no user (postgres://user@host/database)") }
-        let database = String(url.path.dropFirst())
-        guard !database.isEmpty, !database.contains("/") else { throw ConfigurationError(key, "names no database (postgres://user@host/database)") }
-        self.host = host
-        self.port = url.port ?? 5432
-        self.user = user
-        self.password = url.password.flatMap { $0.isEmpty ? nil : $0 }
-        self.database = database
-        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
-        let mode = url.queryItems?.first { $0.name == "sslmode" }?.value
-        switch mode {
-        case nil: sslMode = loopback ? .disable : .require
-        case "disable": sslMode = .disable
-        case "require", "verify-full": sslMode = .require
-        default: throw ConfigurationError(key, "sslmode must be disable, require or verify-full (require verifies the certificate too)")
-        }
-    }
-
-    /// TLS for anything but an explicit `sslmode=disable` (or loopback without sslmode): the certificate
-    /// chain and host name are always verified. Nil: no TLS.
-    func tls() -> TLSConfiguration? {
-        switch sslMode {
-        case .disable: return nil
-        case .require:
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.certificateVerification = .fullVerification
-            return configuration
-        }
-    }
-
-    /// For messages: everything but the password.
-    public var display: String { "\(user)@\(host):\(port)/\(database)" }
 }

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import GRDB
 
@@ -10,10 +11,6 @@ import Glibc
 public final class SQLiteAccountStore: AccountStore {
     private let pool: DatabasePool
     public let path: String
-    /// A refresh claim older than this is taken to belong to a process that died.
-    static let staleRefreshClaim: TimeInterval = 300
-    /// How long callback results (and the codes they guard) are kept.
-    static let callbackRetention: TimeInterval = 24 * 3600
 
     public init(path: String) throws(StoreError) {
         self.path = path
@@ -139,7 +136,7 @@ public final class SQLiteAccountStore: AccountStore {
                     UPDATE account SET refresh_claimed_at = ?
                     WHERE user_id = ? AND access_token = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)
                     """,
-                arguments: [now.timeIntervalSince1970, userID, token, now.timeIntervalSince1970 - Self.staleRefreshClaim])
+                arguments: [now.timeIntervalSince1970, userID, token, now.timeIntervalSince1970 - AccountSQL.staleRefreshClaim])
             return db.changesCount == 1
         }
     }
@@ -195,7 +192,7 @@ public final class SQLiteAccountStore: AccountStore {
         let ticket = Base64URL.encode(RandomBytes.make(18))
         return try await write { db in
             try db.execute(
-                sql: "DELETE FROM callback WHERE created_at < ?", arguments: [now.timeIntervalSince1970 - Self.callbackRetention])
+                sql: "DELETE FROM callback WHERE created_at < ?", arguments: [now.timeIntervalSince1970 - AccountSQL.callbackRetention])
             try db.execute(
                 sql: "INSERT INTO callback (code_hash, ticket, browser_tag, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(code_hash) DO NOTHING",
                 arguments: [codeHash, ticket, browserTag, now.timeIntervalSince1970])

@@ -1,0 +1,55 @@
+import Foundation
+
+public struct StoreError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    /// The database did not answer (down, unreachable, too slow): trying again later may work. False when
+    /// it answered with a refusal (a wrong password, a missing database, a broken file).
+    public let unreachable: Bool
+    public init(_ description: String, unreachable: Bool = false) {
+        self.description = description
+        self.unreachable = unreachable
+    }
+}
+
+/// Where connected accounts and callback results live: a SQLite file (`SQLiteAccountStore`) or
+/// PostgreSQL (`PostgresAccountStore`). The page and the commands see only this protocol.
+public protocol AccountStore: Sendable {
+    /// The schema migrations applied, in order of their names.
+    func appliedMigrations() async throws(StoreError) -> [String]
+    /// Takes and releases a write lock: proves the store accepts writes now.
+    func checkWritable() async throws(StoreError)
+    /// Lets go of the store's connections; the store is not used afterwards.
+    func close() async
+
+    /// Inserts the account, or updates it in place (keeping when it first connected).
+    func save(_ account: Account) async throws(StoreError)
+    func accounts() async throws(StoreError) -> [Account]
+    /// By user id, or by username with or without `@`.
+    func account(_ who: String) async throws(StoreError) -> Account?
+
+    /// Takes the account for one refresh of `token`; false when another refresh holds it, or the token
+    /// is no longer the stored one (another refresh, or a new authorization, came first).
+    func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool
+    /// Stores a refreshed token, unless the account was authorized again meanwhile (its token is no longer `previousToken`).
+    func storeRefreshed(
+        userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
+    ) async throws(StoreError)
+    /// Records a failed refresh; with `needsAuthorization` the account must authorize again.
+    func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
+
+    func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
+    /// Records the outcome of a claimed callback; with `account`, saves it (as `save`) in the same transaction.
+    func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError)
+    /// Forgets a claim that has no outcome (only the claim with `ticket`, when given), so a retry may
+    /// exchange the code: one whose exchange failed before Instagram answered, or one abandoned by a
+    /// request that died.
+    func releaseCallback(codeHash: String, ticket: String?) async throws(StoreError)
+    func callback(ticket: String) async throws(StoreError) -> CallbackRecord?
+    func callback(codeHash: String) async throws(StoreError) -> CallbackRecord?
+}
+
+extension AccountStore {
+    public func releaseCallback(codeHash: String) async throws(StoreError) {
+        try await releaseCallback(codeHash: codeHash, ticket: nil)
+    }
+}

@@ -1,0 +1,31 @@
+import Accounts
+import Logging
+import PostgresStore
+import SQLiteStore
+
+extension DatabaseLocation {
+    /// Opens (creating or migrating as needed) the store here. With `waitingForServer`, a PostgreSQL server
+    /// that does not answer yet is no error: the store is returned and connects and migrates on its first
+    /// use, so a responder starts (and its authorize page answers) while the database is down; a server that
+    /// answers with a refusal (a wrong password, no such database) is still an error.
+    public func open(waitingForServer: Bool = false, logger: Logger) async throws(StoreError) -> any AccountStore {
+        let location = self
+        switch location {
+        case .sqlite(let path):
+            return try SQLiteAccountStore(path: path)
+        case .postgres(let postgres):
+            let store = try PostgresAccountStore(unprepared: postgres, logger: logger)
+            do {
+                try await store.prepare()
+            } catch where waitingForServer && error.unreachable {
+                logger.warning(
+                    "the database does not answer yet; pages that need it fail until it does",
+                    metadata: ["database": "\(location)", "error": "\(error)"])
+            } catch {
+                await store.close()
+                throw error
+            }
+            return store
+        }
+    }
+}
