@@ -135,6 +135,7 @@ let package = Package(
                 "Accounts",
                 "ChildProcess",
                 "FastCGI",
+                "InstagramAPI",
                 "InstagramAuth",
                 "PostgresStore",
                 "SQLiteStore",

@@ -46,7 +46,8 @@ public final class PostgresServer: Sendable {
         if asRoot, let postgres = getpwnam("postgres") {
             chown(folder, postgres.pointee.pw_uid, postgres.pointee.pw_gid)
         }
-        let server = PostgresServer(port: freePort(), folder: folder, bin: bin)
+        guard let port = try? freeLoopbackPort() else { throw PostgresServerError(description: "no free port on 127.0.0.1") }
+        let server = PostgresServer(port: port, folder: folder, bin: bin)
         try run(asRoot, "\(bin)/initdb", ["-D", server.data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
         try server.startAgain()
         started.add(pgCtl: "\(bin)/pg_ctl", data: server.data)
@@ -98,18 +99,6 @@ public final class PostgresServer: Sendable {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw PostgresServerError(description: "\(program) \(arguments.joined(separator: " ")) failed (\(termination)): \(text)")
         }
-    }
-
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -56,8 +56,7 @@ struct Refresh: AsyncParsableCommand {
             at the same time as itself and as the responder.
             """)
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     @Option(help: "Refresh tokens that expire within this many days (Instagram's tokens last 60).")
     var withinDays = 30
@@ -70,7 +69,7 @@ struct Refresh: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await Context.open(configFile: config)
+        let context = try await Context.open(configFile: configFile.path)
         let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
@@ -103,14 +102,13 @@ struct Refresh: AsyncParsableCommand {
 struct Accounts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List connected accounts: token expiry, last refresh, state.")
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     @Flag(help: "Print JSON (without tokens) instead of a table.")
     var json = false
 
     func run() async throws {
-        let store = try await Context.store(configFile: config)
+        let store = try await Context.store(configFile: configFile.path)
         let accounts = try await store.accounts()
         await store.close()
         if json {
@@ -162,11 +160,10 @@ struct TokenCommand: AsyncParsableCommand {
     @Argument(help: "The account.")
     var user: String?
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        let store = try await Context.store(configFile: config)
+        let store = try await Context.store(configFile: configFile.path)
         let account: Account
         if let user {
             guard let found = try await store.account(user) else { throw CommandError("no connected account \(user)") }
@@ -202,8 +199,7 @@ struct Check: AsyncParsableCommand {
         abstract: "Check what a deployment needs: the configuration, the templates, the database, and that Instagram answers.",
         discussion: "Prints one line per check; exits 1 if any failed.")
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
         var failed = false
@@ -213,7 +209,7 @@ struct Check: AsyncParsableCommand {
         }
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: config)
+            configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
         } catch {
             report(false, "configuration: \(error)")
             throw ExitCode(1)
@@ -318,12 +314,11 @@ struct ImportAccounts: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The SQLite file to copy from.", valueName: "file"))
     var file: String
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: file) else { throw CommandError("no such file: \(file)") }
-        let destination = try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: config)
+        let destination = try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
         if case .sqlite(let path) = destination, Self.sameFile(path, file) {
             throw CommandError("\(file) is the configured store already (INSTAGRAM_AUTH_DATABASE)")
         }

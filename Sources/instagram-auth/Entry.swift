@@ -67,8 +67,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Threads that read complete requests with libfcgi. Answers run concurrently beyond this: a slow Instagram or an idle connection holds no thread.")
     var workers = 4
 
-    @Option(help: ArgumentHelp("A file of KEY=value configuration lines.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -84,7 +83,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = CommandLineLogger.make(level: logLevel)
-        let context = try await Context.open(configFile: config, waitingForServer: true, logger: logger)
+        let context = try await Context.open(configFile: configFile.path, waitingForServer: true, logger: logger)
         let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
         let listener = try OpenListener.open(try chosenListener())

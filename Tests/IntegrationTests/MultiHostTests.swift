@@ -2,6 +2,7 @@ import Accounts
 import AsyncHTTPClient
 import ChildProcess
 import Foundation
+import InstagramAPI
 import InstagramAuth
 import NIOCore
 import NIOFoundationCompat
@@ -184,7 +185,7 @@ final class Cluster: @unchecked Sendable {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(emulatorPort)/oauth/authorize")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: form.map { "\(Stack.percent($0.0))=\(Stack.percent($0.1))" }.joined(separator: "&")))
+        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
         let decision = try await http.execute(request, timeout: .seconds(10))
         guard decision.status.code == 302, var location = decision.headers.first(name: "Location") else {
             throw StackError("no redirect from the consent page: \(decision.status)")

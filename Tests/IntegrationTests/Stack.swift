@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ChildProcess
 import Foundation
+import InstagramAPI
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -67,29 +68,11 @@ private let handedOut = HandedOut()
 /// A free loopback port no other stack of this process was given.
 func freePort() throws -> Int {
     for _ in 0..<100 {
-        let port = try probePort()
+        guard let port = try? freeLoopbackPort() else { break }
         let fresh = handedOut.lock.withLock { handedOut.ports.insert(port).inserted }
         if fresh { return port }
     }
     throw StackError("no free port")
-}
-
-/// A free loopback port, found by binding port 0.
-private func probePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw StackError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 func canConnect(port: Int) -> Bool {
@@ -412,7 +395,7 @@ final class Stack: @unchecked Sendable {
         if let cookie = browser?.cookieHeader { request.headers.add(name: "Cookie", value: cookie) }
         if let form {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            let body = form.map { "\(Self.percent($0.0))=\(Self.percent($0.1))" }.joined(separator: "&")
+            let body = FormEncoding.encode(form)
             request.body = .bytes(ByteBuffer(string: body))
         }
         let response = try await http.execute(request, timeout: .seconds(40))
@@ -489,10 +472,6 @@ final class Stack: @unchecked Sendable {
         var values: [String: String] = [:]
         for item in URLComponents(string: url)?.queryItems ?? [] { values[item.name] = item.value ?? "" }
         return values
-    }
-
-    static func percent(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ""
     }
 }
 
