@@ -77,16 +77,16 @@ public final class Emulator: @unchecked Sendable {
     public let app: App
     public let user: User
     public var codeLifetime: TimeInterval
-    private let lock = NSLock()
-    private var codes: [String: IssuedCode] = [:]
-    private var tokens: [String: IssuedToken] = [:]
-    private var fault: Fault = .none
-    private var faultDelayMilliseconds = 0
-    private var faultPath: String?
-    private var flatLoginTokens = false
-    private var counts: [String: Int] = [:]
-    private var lastForms: [String: [String: String]] = [:]
-    private let now: @Sendable () -> Date
+    let lock = NSLock()
+    var codes: [String: IssuedCode] = [:]
+    var tokens: [String: IssuedToken] = [:]
+    var fault: Fault = .none
+    var faultDelayMilliseconds = 0
+    var faultPath: String?
+    var flatLoginTokens = false
+    var counts: [String: Int] = [:]
+    var lastForms: [String: [String: String]] = [:]
+    let now: @Sendable () -> Date
 
     public init(app: App, user: User, codeLifetime: TimeInterval = 3600, now: @escaping @Sendable () -> Date = Date.init) {
         self.app = app
@@ -138,7 +138,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: - The OAuth dialog
 
-    private func consentPage(_ query: [String: String]) -> Reply {
+    func consentPage(_ query: [String: String]) -> Reply {
         let appID = query["client_id"] ?? query["app_id"] ?? ""
         guard appID == app.id else {
             return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid platform app</p>"))
@@ -168,7 +168,7 @@ public final class Emulator: @unchecked Sendable {
         return .respond(status: 200, headers: Self.html, body: Self.page("Authorize app", body))
     }
 
-    private func decide(_ form: [String: String]) -> Reply {
+    func decide(_ form: [String: String]) -> Reply {
         let redirectURI = form["redirect_uri"] ?? ""
         guard app.redirectURIs.contains(redirectURI) else {
             return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid redirect_uri</p>"))
@@ -193,7 +193,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: - Tokens
 
-    private func exchangeCode(_ form: [String: String]) -> Reply {
+    func exchangeCode(_ form: [String: String]) -> Reply {
         let appID = form["client_id"] ?? form["app_id"]
         let secret = form["client_secret"] ?? form["app_secret"]
         guard let appID, !appID.isEmpty else { return oauthError("Missing required parameter: client_id") }
@@ -236,7 +236,7 @@ public final class Emulator: @unchecked Sendable {
         return json(200, #"{"data":[{"access_token":"\#(token)","user_id":"\#(user.id)","permissions":"\#(permissions)"}]}"#)
     }
 
-    private func exchangeForLongLived(_ query: [String: String]) -> Reply {
+    func exchangeForLongLived(_ query: [String: String]) -> Reply {
         guard query["grant_type"] == "ig_exchange_token" else {
             return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
         }
@@ -250,7 +250,7 @@ public final class Emulator: @unchecked Sendable {
         return longLivedReply()
     }
 
-    private func refresh(_ query: [String: String]) -> Reply {
+    func refresh(_ query: [String: String]) -> Reply {
         guard query["grant_type"] == "ig_refresh_token" else {
             return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
         }
@@ -261,20 +261,20 @@ public final class Emulator: @unchecked Sendable {
         return longLivedReply()
     }
 
-    private func longLivedReply() -> Reply {
+    func longLivedReply() -> Reply {
         let lifetime = 5_184_000
         let token = storeToken(longLived: true, lifetime: TimeInterval(lifetime))
         return json(200, #"{"access_token":"\#(token)","token_type":"bearer","expires_in":\#(lifetime - 56)}"#)
     }
 
-    private func me(_ query: [String: String]) -> Reply {
+    func me(_ query: [String: String]) -> Reply {
         guard case .success = validToken(query["access_token"]) else { return invalidToken() }
         return json(
             200,
             #"{"id":"\#(user.id)","user_id":"\#(user.id)","username":"\#(user.username)","account_type":"BUSINESS","media_count":42}"#)
     }
 
-    private func storeToken(longLived: Bool, lifetime: TimeInterval) -> String {
+    func storeToken(longLived: Bool, lifetime: TimeInterval) -> String {
         let token = "IGAA" + Self.randomToken(120)
         let issued = now()
         lock.withLock {
@@ -283,7 +283,7 @@ public final class Emulator: @unchecked Sendable {
         return token
     }
 
-    private func validToken(_ token: String?) -> Result<IssuedToken, Rejection> {
+    func validToken(_ token: String?) -> Result<IssuedToken, Rejection> {
         lock.withLock {
             guard let token, let issued = tokens[token] else { return .failure(.init("Invalid OAuth access token")) }
             guard issued.expiresAt > now() else { return .failure(.init("Error validating access token: Session has expired")) }
@@ -291,116 +291,8 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    private func invalidToken() -> Reply {
+    func invalidToken() -> Reply {
         graphError(status: 400, message: "Invalid OAuth access token - Cannot parse access token", code: 190, type: "OAuthException")
-    }
-
-    // MARK: - Control
-
-    private func faultReply(for path: String, method: String, query: [String: String]) -> Reply? {
-        let (fault, only, delay) = lock.withLock { (self.fault, faultPath, faultDelayMilliseconds) }
-        if let only, only != path { return nil }
-        switch fault {
-        case .none: return nil
-        case .slow: return nil
-        case .redirect:
-            var target = query
-            target[Self.redirectedMarker] = "1"
-            let encoded = target.sorted { $0.key < $1.key }.map { "\(Self.percent($0.key))=\(Self.percent($0.value))" }
-            let location = "\(path)?\(encoded.joined(separator: "&"))"
-            return .respond(
-                status: method == "POST" ? 307 : 302, headers: ["Location": location, "Content-Type": "text/html"],
-                body: "<html><body>Moved to <a href=\"\(Self.escape(location))\">another address</a>.</body></html>")
-        case .trickle:
-            return .trickle(intervalMilliseconds: delay > 0 ? delay : 250)
-        case .error:
-            return .respond(status: 500, headers: Self.html, body: "<html><body>Sorry, something went wrong.</body></html>")
-        case .hang: return .hang
-        case .reset: return .reset
-        case .garbage:
-            return .respond(status: 200, headers: ["Content-Type": "text/html"], body: "<html>\u{1}\u{2}not json {\"access_token\":")
-        }
-    }
-
-    /// The delay a `slow` fault adds to the API answer for `path`, if any.
-    public func delay(for rawPath: String) -> Int? {
-        let path = Self.normalise(rawPath)
-        guard Self.apiPaths.contains(path) else { return nil }
-        return lock.withLock {
-            guard fault == .slow, faultPath == nil || faultPath == path else { return nil }
-            return faultDelayMilliseconds
-        }
-    }
-
-    public func setFault(_ fault: Fault, delayMilliseconds: Int = 0, path: String? = nil) {
-        lock.withLock {
-            self.fault = fault
-            self.faultDelayMilliseconds = delayMilliseconds
-            self.faultPath = path
-        }
-    }
-
-    private func setFault(_ values: [String: String]) -> Reply {
-        guard let fault = Fault(rawValue: values["mode"] ?? "") else {
-            return json(400, #"{"error":"mode must be one of \#(Fault.allCases.map(\.rawValue).joined(separator: ", "))"}"#)
-        }
-        setFault(fault, delayMilliseconds: Int(values["delay_ms"] ?? "") ?? 1000, path: values["path"].map(Self.normalise))
-        return json(200, #"{"mode":"\#(fault.rawValue)"}"#)
-    }
-
-    /// Issues `count` codes (at most 100,000) as if a visitor had clicked Allow each time, for load
-    /// generators that skip the dialog: `{"codes":[...]}`.
-    private func issueCodes(_ values: [String: String]) -> Reply {
-        let redirectURI = values["redirect_uri"] ?? ""
-        guard app.redirectURIs.contains(redirectURI) else { return json(400, #"{"error":"unknown redirect_uri"}"#) }
-        guard let count = Int(values["count"] ?? "1"), (1...100_000).contains(count) else {
-            return json(400, #"{"error":"count must be from 1 to 100000"}"#)
-        }
-        let scopes = (values["scope"] ?? "").split(separator: ",").map(String.init)
-        if let bad = scopes.first(where: { !Self.knownScopes.contains($0) }) ?? (scopes.isEmpty ? "(none)" : nil) {
-            return json(400, #"{"error":"invalid scope: \#(Self.jsonEscape(bad))"}"#)
-        }
-        let codes = (0..<count).map { _ in issueCode(redirectURI: redirectURI, scopes: scopes) }
-        let list = codes.map { "\"\($0)\"" }.joined(separator: ",")
-        return json(200, #"{"codes":[\#(list)]}"#)
-    }
-
-    private func expireCodes() -> Reply {
-        lock.withLock {
-            for key in codes.keys { codes[key]?.issuedAt = .distantPast }
-        }
-        return json(200, #"{"expired":true}"#)
-    }
-
-    /// Makes every token look `seconds` older, as if time had passed.
-    private func ageTokens(_ values: [String: String]) -> Reply {
-        let seconds = TimeInterval(Int(values["seconds"] ?? "") ?? 86_400)
-        lock.withLock {
-            for (key, token) in tokens {
-                tokens[key] = IssuedToken(
-                    userID: token.userID, longLived: token.longLived,
-                    issuedAt: token.issuedAt - seconds, expiresAt: token.expiresAt - seconds)
-            }
-        }
-        return json(200, #"{"aged":\#(Int(seconds))}"#)
-    }
-
-    private func setTokenShape(_ values: [String: String]) -> Reply {
-        let flat = values["shape"] == "flat"
-        lock.withLock { flatLoginTokens = flat }
-        return json(200, #"{"shape":"\#(flat ? "flat" : "data")"}"#)
-    }
-
-    /// Requests seen per path, so tests can tell that no token request was made.
-    public func count(of path: String) -> Int { lock.withLock { counts[Self.normalise(path)] ?? 0 } }
-
-    /// The form fields of the last POST to `path`, so tests can check what a client sent.
-    public func lastForm(of path: String) -> [String: String]? { lock.withLock { lastForms[Self.normalise(path)] } }
-
-    private func stats() -> Reply {
-        let snapshot = lock.withLock { counts }
-        let members = snapshot.sorted { $0.key < $1.key }.map { "\"\(Self.jsonEscape($0.key))\":\($0.value)" }
-        return json(200, "{\(members.joined(separator: ","))}")
     }
 
     // MARK: - Answers
@@ -410,17 +302,17 @@ public final class Emulator: @unchecked Sendable {
         init(_ message: String) { self.message = message }
     }
 
-    private func oauthError(_ message: String) -> Reply {
+    func oauthError(_ message: String) -> Reply {
         json(400, #"{"error_type":"OAuthException","code":400,"error_message":"\#(Self.jsonEscape(message))"}"#)
     }
 
-    private func graphError(status: Int, message: String, code: Int, type: String) -> Reply {
+    func graphError(status: Int, message: String, code: Int, type: String) -> Reply {
         json(
             status,
             #"{"error":{"message":"\#(Self.jsonEscape(message))","type":"\#(type)","code":\#(code),"fbtrace_id":"A\#(Self.randomToken(20))"}}"#)
     }
 
-    private func json(_ status: Int, _ body: String) -> Reply {
+    func json(_ status: Int, _ body: String) -> Reply {
         .respond(status: status, headers: ["Content-Type": "application/json; charset=UTF-8"], body: body)
     }
 

@@ -11,11 +11,11 @@ import PostgresNIO
 /// claimed once, a refresh claimed once) and migrations serialized by an advisory lock.
 public final class PostgresAccountStore: AccountStore {
     public let location: PostgresLocation
-    private let client: PostgresClient
-    private let running: Task<Void, Never>
-    private let logger: Logger
+    let client: PostgresClient
+    let running: Task<Void, Never>
+    let logger: Logger
     /// For the connections outside the pool: the migrations', and the check of a server that keeps a call waiting.
-    private let connectionConfiguration: PostgresConnection.Configuration
+    let connectionConfiguration: PostgresConnection.Configuration
 
     /// Serializes migrations across hosts (an arbitrary, fixed advisory-lock key).
     static let migrationLock: Int64 = 0x1A57_A11_7A17
@@ -78,12 +78,12 @@ public final class PostgresAccountStore: AccountStore {
     /// with the reason (Connection refused, a wrong password), instead of at `callTimeout`.
     static let checkAfter: Duration = .seconds(1)
 
-    private let migrated = Flag()
+    let migrated = Flag()
 
     /// Runs `body`, giving up after `seconds` (without waiting for `body` to notice it was cancelled).
     /// If `body` is still running after `checkAfter`, `check` runs beside it: when `check` fails, so
     /// does the call, with `check`'s error.
-    private static func within<T: Sendable>(
+    static func within<T: Sendable>(
         seconds: Int, location: PostgresLocation, check: (@Sendable () async throws -> Void)? = nil,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws(StoreError) -> T {
@@ -129,112 +129,13 @@ public final class PostgresAccountStore: AccountStore {
 
     deinit { running.cancel() }
 
-    // MARK: - Schema
-
-    static let migrations: [(identifier: String, sql: [PostgresQuery])] = [
-        (
-            "v1: accounts and callbacks",
-            [
-                """
-                CREATE TABLE account (
-                    user_id TEXT PRIMARY KEY NOT NULL,
-                    username TEXT,
-                    account_type TEXT,
-                    access_token TEXT NOT NULL,
-                    long_lived BOOLEAN NOT NULL,
-                    token_obtained_at DOUBLE PRECISION NOT NULL,
-                    token_expires_at DOUBLE PRECISION NOT NULL,
-                    permissions TEXT NOT NULL DEFAULT '',
-                    status TEXT NOT NULL DEFAULT 'active',
-                    status_detail TEXT,
-                    last_refresh_at DOUBLE PRECISION,
-                    last_refresh_error TEXT,
-                    refresh_claimed_at DOUBLE PRECISION,
-                    connected_at DOUBLE PRECISION NOT NULL,
-                    updated_at DOUBLE PRECISION NOT NULL
-                )
-                """,
-                "CREATE INDEX account_username ON account (lower(username))",
-                """
-                CREATE TABLE callback (
-                    code_hash TEXT PRIMARY KEY NOT NULL,
-                    ticket TEXT NOT NULL UNIQUE,
-                    browser_tag TEXT NOT NULL,
-                    outcome TEXT,
-                    created_at DOUBLE PRECISION NOT NULL,
-                    finished_at DOUBLE PRECISION
-                )
-                """,
-            ]
-        ),
-        ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
-    ]
-
-    /// Applies the missing migrations over a connection of its own, outside the pool: a server that refuses
-    /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
-    private func migrate() async throws {
-        try await onOwnConnection { try await self.migrate(on: $0) }
-        migrated.set()
-    }
-
-    /// Runs `body` on a connection of its own, outside the pool, and closes it.
-    private func onOwnConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
-        do {
-            try await body(connection)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try? await connection.close()
-    }
-
-    private func migrate(on connection: PostgresConnection) async throws {
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: self.logger)
-            try await connection.query(
-                "CREATE TABLE IF NOT EXISTS instagram_auth_migrations (identifier TEXT PRIMARY KEY NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
-                logger: self.logger)
-            var applied: Set<String> = []
-            for try await identifier in try await connection.query("SELECT identifier FROM instagram_auth_migrations", logger: self.logger)
-                .decode(String.self)
-            {
-                applied.insert(identifier)
-            }
-            for migration in Self.migrations where !applied.contains(migration.identifier) {
-                for statement in migration.sql { try await connection.query(statement, logger: self.logger) }
-                try await connection.query(
-                    "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
-                    logger: self.logger)
-            }
-        }
-    }
-
-    public func checkWritable() async throws(StoreError) {
-        try await transaction { connection in
-            try await connection.query("UPDATE account SET updated_at = updated_at WHERE false", logger: self.logger)
-        }
-    }
-
-    public func appliedMigrations() async throws(StoreError) -> [String] {
-        try await run { client in
-            var identifiers: [String] = []
-            for try await identifier in try await client.query("SELECT identifier FROM instagram_auth_migrations ORDER BY identifier", logger: self.logger)
-                .decode(String.self)
-            {
-                identifiers.append(identifier)
-            }
-            return identifiers
-        }
-    }
-
     // MARK: - Accounts
 
     public func save(_ account: Account) async throws(StoreError) {
         try await transaction { connection in try await self.save(account, on: connection) }
     }
 
-    private func save(_ account: Account, on connection: PostgresConnection) async throws {
+    func save(_ account: Account, on connection: PostgresConnection) async throws {
         let permissions = account.permissions.joined(separator: ",")
         let now = Date().timeIntervalSince1970
         var query = PostgresQuery(
@@ -408,113 +309,5 @@ public final class PostgresAccountStore: AccountStore {
                 createdAt: Date(timeIntervalSince1970: created))
         }
         return nil
-    }
-
-    // MARK: - Plumbing
-
-    /// Runs `body` within `callTimeout`, after the migrations if they have not run yet; checks the server
-    /// itself if the pool keeps it waiting (`checkAfter`).
-    @discardableResult
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(StoreError) -> T {
-        try await Self.within(seconds: Self.callTimeout, location: location, check: { [self] in try await reach() }) { [self] in
-            if !migrated.value { try await migrate() }
-            return try await body(client)
-        }
-    }
-
-    /// Connects outside the pool and hangs up: throws why the server cannot be used, if it cannot. A server
-    /// that answers but is starting, stopping or out of connections passes: the pool's wait may still end well.
-    private func reach() async throws {
-        do {
-            try await onOwnConnection { _ in }
-        } catch let error as PSQLError where Self.isPassing(error) {}
-    }
-
-    /// The server answered with a state that passes: shutting down or starting up, out of connections,
-    /// or the connection broke (SQLSTATE classes 57, 53, 08).
-    private static func isPassing(_ error: PSQLError) -> Bool {
-        ["57", "53", "08"].contains(String((error.serverInfo?[.sqlState] ?? "").prefix(2)))
-    }
-
-    @discardableResult
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
-        try await run { client in try await client.withTransaction(logger: self.logger) { try await body($0) } }
-    }
-
-    /// The error as the store reports it: naming the server, with PostgreSQL's own message when there
-    /// is one (never the password: it is not in any of them).
-    static func storeError(_ error: any Error, at location: PostgresLocation) -> StoreError {
-        if let error = error as? StoreError { return error }
-        if let error = error as? PostgresTransactionError,
-            let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
-        {
-            return storeError(cause, at: location)
-        }
-        if let error = error as? PSQLError {
-            // With the server's own message it answered: a refusal, unless its state passes.
-            if let message = error.serverInfo?[.message] {
-                return StoreError("PostgreSQL at \(location.display): \(message)", unreachable: isPassing(error))
-            }
-            return StoreError(
-                "PostgreSQL at \(location.display) is unreachable: \(error.underlying.map(connectionFailure) ?? "\(error.code)")",
-                unreachable: true)
-        }
-        if error is CancellationError {
-            return StoreError("PostgreSQL at \(location.display): the call was cancelled", unreachable: true)
-        }
-        return StoreError("PostgreSQL at \(location.display): \(error)")
-    }
-}
-
-/// Why a connection failed, in a few words: "Connection refused", "no answer within 5 s", a DNS error.
-func connectionFailure(_ error: any Error) -> String {
-    switch error {
-    case let error as NIOConnectionError:
-        if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(dns)" }
-        return error.connectionErrors.first.map { connectionFailure($0.error) } ?? "\(error)"
-    case let error as IOError:
-        return String(cString: strerror(error.errnoCode))
-    case ChannelError.connectTimeout(let amount):
-        return "no answer within \(amount.nanoseconds / 1_000_000_000) s"
-    default:
-        return "\(error)"
-    }
-}
-
-/// Set once, read from any thread.
-private final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var isSet = false
-    var value: Bool { lock.withLock { isSet } }
-    func set() { lock.withLock { isSet = true } }
-}
-
-/// The first of several finishers wins; `outcome()` waits for it.
-private final class Race<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<T, StoreError>?
-    private var waiter: CheckedContinuation<Result<T, StoreError>, Never>?
-
-    var isFinished: Bool { lock.withLock { result != nil } }
-
-    func finish(_ outcome: Result<T, StoreError>) {
-        let waiting: CheckedContinuation<Result<T, StoreError>, Never>? = lock.withLock {
-            guard result == nil else { return nil }
-            result = outcome
-            defer { waiter = nil }
-            return waiter
-        }
-        waiting?.resume(returning: outcome)
-    }
-
-    func outcome() async -> Result<T, StoreError> {
-        await withCheckedContinuation { continuation in
-            let ready: Result<T, StoreError>? = lock.withLock {
-                if let result { return result }
-                waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
     }
 }

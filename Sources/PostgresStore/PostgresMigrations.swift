@@ -1,0 +1,111 @@
+import Accounts
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The schema, one migration per version, applied under an advisory lock so hosts starting together migrate once.
+extension PostgresAccountStore {
+    static let migrations: [(identifier: String, sql: [PostgresQuery])] = [
+        (
+            "v1: accounts and callbacks",
+            [
+                """
+                CREATE TABLE account (
+                    user_id TEXT PRIMARY KEY NOT NULL,
+                    username TEXT,
+                    account_type TEXT,
+                    access_token TEXT NOT NULL,
+                    long_lived BOOLEAN NOT NULL,
+                    token_obtained_at DOUBLE PRECISION NOT NULL,
+                    token_expires_at DOUBLE PRECISION NOT NULL,
+                    permissions TEXT NOT NULL DEFAULT '',
+                    status TEXT NOT NULL DEFAULT 'active',
+                    status_detail TEXT,
+                    last_refresh_at DOUBLE PRECISION,
+                    last_refresh_error TEXT,
+                    refresh_claimed_at DOUBLE PRECISION,
+                    connected_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX account_username ON account (lower(username))",
+                """
+                CREATE TABLE callback (
+                    code_hash TEXT PRIMARY KEY NOT NULL,
+                    ticket TEXT NOT NULL UNIQUE,
+                    browser_tag TEXT NOT NULL,
+                    outcome TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    finished_at DOUBLE PRECISION
+                )
+                """,
+            ]
+        ),
+        ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
+    ]
+
+    /// Applies the missing migrations over a connection of its own, outside the pool: a server that refuses
+    /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
+    func migrate() async throws {
+        try await onOwnConnection { try await self.migrate(on: $0) }
+        migrated.set()
+    }
+
+    /// Runs `body` on a connection of its own, outside the pool, and closes it.
+    func onOwnConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+        do {
+            try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+    }
+
+    func migrate(on connection: PostgresConnection) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: self.logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS instagram_auth_migrations (identifier TEXT PRIMARY KEY NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+                logger: self.logger)
+            var applied: Set<String> = []
+            for try await identifier in try await connection.query("SELECT identifier FROM instagram_auth_migrations", logger: self.logger)
+                .decode(String.self)
+            {
+                applied.insert(identifier)
+            }
+            for migration in Self.migrations where !applied.contains(migration.identifier) {
+                for statement in migration.sql { try await connection.query(statement, logger: self.logger) }
+                try await connection.query(
+                    "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
+                    logger: self.logger)
+            }
+        }
+    }
+
+    public func checkWritable() async throws(StoreError) {
+        try await transaction { connection in
+            try await connection.query("UPDATE account SET updated_at = updated_at WHERE false", logger: self.logger)
+        }
+    }
+
+    public func appliedMigrations() async throws(StoreError) -> [String] {
+        try await run { client in
+            var identifiers: [String] = []
+            for try await identifier in try await client.query("SELECT identifier FROM instagram_auth_migrations ORDER BY identifier", logger: self.logger)
+                .decode(String.self)
+            {
+                identifiers.append(identifier)
+            }
+            return identifiers
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The binary on its own: CGI mode and start-up refusals.
+@Suite("The binary")
+struct BinaryTests {
+    func run(_ arguments: [String], environment: [String: String], input: String = "") async throws -> (status: Int32, out: String, err: String) {
+        try await runToEnd(try Paths.product("instagram-auth"), arguments, environment: environment, input: input)
+    }
+
+    let configured = [
+        "INSTAGRAM_APP_ID": "1234567890123456",
+        "INSTAGRAM_APP_SECRET": "cgi-secret-value",
+        "INSTAGRAM_REDIRECT_URI": "https://example.com/instagram/",
+        "INSTAGRAM_AUTH_DATABASE": FileManager.default.temporaryDirectory.appendingPathComponent("cgi-\(UUID().uuidString).sqlite3").path,
+    ]
+
+    @Test func cgiModeAnswersOneRequest() async throws {
+        var environment = configured
+        environment.merge(["GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": ""]) { _, new in new }
+        let page = try await run([], environment: environment)
+        #expect(page.status == 0)
+        #expect(page.out.hasPrefix("Status: 200 OK\r\n"))
+        #expect(page.out.contains("Set-Cookie: instagram_auth_browser="))
+        #expect(page.out.contains("https://www.instagram.com/oauth/authorize?client_id=1234567890123456"))
+        #expect(!page.out.contains("cgi-secret-value"))
+        // The authorize page needs no database: CGI mode does not open it (nor start an HTTP client) for it.
+        let database = try #require(environment["INSTAGRAM_AUTH_DATABASE"])
+        #expect(!FileManager.default.fileExists(atPath: database))
+        environment["QUERY_STRING"] = "result=unknown-ticket"
+        let result = try await run([], environment: environment)
+        #expect(result.out.hasPrefix("Status: 404 Not Found\r\n"))
+        #expect(FileManager.default.fileExists(atPath: database))
+        environment["QUERY_STRING"] = ""
+
+        environment["REQUEST_METHOD"] = "POST"
+        environment["CONTENT_LENGTH"] = "3"
+        let post = try await run(["ignored-cgi-argument"], environment: environment, input: "a=b")
+        #expect(post.out.hasPrefix("Status: 405 Method Not Allowed\r\n"))
+        #expect(post.out.contains("Allow: GET, HEAD"))
+    }
+
+    @Test func cgiModeWithABrokenConfigurationSaysSoWithoutDetails() async throws {
+        let page = try await run([], environment: ["GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "INSTAGRAM_APP_SECRET": "cgi-secret-value"])
+        #expect(page.out.hasPrefix("Status: 500"))
+        #expect(page.err.contains("INSTAGRAM_APP_ID"))
+        #expect(!page.out.contains("INSTAGRAM_APP_ID"))
+    }
+
+    @Test func serveRefusesAMissingOrUnsafeConfigurationNamingTheKey() async throws {
+        let missing = try await run(["serve", "--listen", "127.0.0.1:1"], environment: ["INSTAGRAM_APP_SECRET": "x"])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("INSTAGRAM_APP_ID"))
+
+        var unsafe = configured
+        unsafe["INSTAGRAM_REDIRECT_URI"] = "http://example.com/instagram/"
+        let http = try await run(["serve", "--listen", "127.0.0.1:1"], environment: unsafe)
+        #expect(http.status != 0)
+        #expect(http.err.contains("INSTAGRAM_REDIRECT_URI"))
+        #expect(!http.err.contains("cgi-secret-value"))
+    }
+
+    @Test func importsTheLegacyDefinesFile() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("php-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let defines = folder.appendingPathComponent("defines.php").path
+        try """
+            <?php
+                // instagram app details
+                define( 'INSTAGRAM_APP_ID', '1234567890123456' );
+                define( 'INSTAGRAM_APP_SECRET', "php-secret-value" );
+                define( 'INSTAGRAM_APP_REDIRECT_URI', 'https://example.com/instagram/index.php' );
+            """.write(toFile: defines, atomically: true, encoding: .utf8)
+        let output = folder.appendingPathComponent("instagram-auth.conf").path
+        let imported = try await run(["import-php", defines, "--output", output], environment: [:])
+        #expect(imported.status == 0, "\(imported.err)")
+        let mode = try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(text.contains("INSTAGRAM_APP_ID=1234567890123456\nINSTAGRAM_APP_SECRET=php-secret-value\nINSTAGRAM_REDIRECT_URI=https://example.com/instagram/index.php\n"))
+        // The result is a configuration the program accepts as it is.
+        let checked = try await run(
+            ["check", "--config", output],
+            environment: [
+                "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("a.sqlite3").path, "INSTAGRAM_HTTP_TIMEOUT": "1",
+                "INSTAGRAM_OAUTH_BASE_URL": "http://127.0.0.1:9", "INSTAGRAM_API_BASE_URL": "http://127.0.0.1:9",
+                "INSTAGRAM_GRAPH_BASE_URL": "http://127.0.0.1:9",
+            ])
+        #expect(checked.out.contains("ok   configuration: instagram-login, app 1234567890123456, redirect URI https://example.com/instagram/index.php"))
+
+        let again = try await run(["import-php", defines, "--output", output], environment: [:])
+        #expect(again.status != 0, "an existing file is not overwritten")
+        try "<?php define('SOMETHING', 'x');".write(toFile: defines, atomically: true, encoding: .utf8)
+        let incomplete = try await run(["import-php", defines], environment: [:])
+        #expect(incomplete.status != 0)
+        #expect(incomplete.err.contains("INSTAGRAM_APP_ID"))
+    }
+
+    @Test func accountsAndTokenNeedOnlyTheDatabase() async throws {
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("only-\(UUID().uuidString).sqlite3").path
+        let listed = try await run(["accounts"], environment: ["INSTAGRAM_AUTH_DATABASE": database])
+        #expect(listed.status == 0, "\(listed.err)")
+        #expect(listed.out.contains("No account is connected yet."))
+        let token = try await run(["token"], environment: ["INSTAGRAM_AUTH_DATABASE": database])
+        #expect(token.status != 0)
+        #expect(token.err.contains("no account is connected yet"))
+        let relative = try await run(["accounts"], environment: ["INSTAGRAM_AUTH_DATABASE": "accounts.sqlite3"])
+        #expect(relative.status != 0)
+        #expect(relative.err.contains("INSTAGRAM_AUTH_DATABASE"))
+    }
+
+    @Test func helpDescribesTheCommands() async throws {
+        let help = try await run(["serve", "--help"], environment: [:])
+        for option in ["--socket", "--listen", "--socket-mode", "--socket-owner", "--workers", "--config"] {
+            #expect(help.out.contains(option))
+        }
+    }
+}
