@@ -46,7 +46,7 @@ extension FastCGIServer {
 
     /// The params from libfcgi's `NAME=value` strings (its `envp`); a string without '=' is left out.
     /// The first '=' by unicode scalars: a value starting with a combining mark joins it into one character.
-    public static func params(_ strings: [String]) -> [String: String] {
+    package static func params(_ strings: [String]) -> [String: String] {
         var params: [String: String] = [:]
         for pair in strings {
             var pair = pair
@@ -63,7 +63,7 @@ extension FastCGIServer {
     }
 
     /// How many body bytes to read: the declared `CONTENT_LENGTH`, or the answer for one that is refused.
-    public static func bodyLength(declaredIn params: [String: String], maxBodyBytes: Int) -> Result<Int, Failure> {
+    package static func bodyLength(declaredIn params: [String: String], maxBodyBytes: Int) -> Result<Int, Failure> {
         let text = params["CONTENT_LENGTH"]?.trimmingCharacters(in: .whitespaces) ?? ""
         let declared = text.isEmpty ? 0 : Int(text) ?? -1
         guard declared >= 0 else { return .failure(Failure(Response.plain(400, "Malformed Content-Length.\n"))) }
@@ -74,8 +74,8 @@ extension FastCGIServer {
     }
 
     /// A request the transport answers itself, without the page.
-    public struct Failure: Error {
-        public let response: Response
+    package struct Failure: Error {
+        package let response: Response
         init(_ response: Response) { self.response = response }
     }
 }

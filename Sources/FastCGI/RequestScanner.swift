@@ -5,27 +5,27 @@
 /// A request is accepted in the order every web server sends it: management records
 /// (request id 0) may come first; then `FCGI_BEGIN_REQUEST`; `FCGI_PARAMS` records ending with an
 /// empty one; then `FCGI_STDIN` records ending with an empty one.
-public struct RequestScanner: Sendable {
-    public struct Limits: Sendable, Equatable {
+package struct RequestScanner: Sendable {
+    package struct Limits: Sendable, Equatable {
         /// Bytes up to and including the empty `FCGI_PARAMS` record.
-        public var maxHeadBytes: Int
+        package var maxHeadBytes: Int
         /// `FCGI_STDIN` content looked at; a body beyond it is refused by length, not read.
-        public var maxBodyBytes: Int
+        package var maxBodyBytes: Int
         /// Records before the request is complete.
-        public var maxRecords: Int
+        package var maxRecords: Int
 
-        public init(maxHeadBytes: Int = 128 * 1024, maxBodyBytes: Int = 64 * 1024, maxRecords: Int = 64) {
+        package init(maxHeadBytes: Int = 128 * 1024, maxBodyBytes: Int = 64 * 1024, maxRecords: Int = 64) {
             self.maxHeadBytes = maxHeadBytes
             self.maxBodyBytes = maxBodyBytes
             self.maxRecords = maxRecords
         }
 
         /// The most bytes a scan needs to see.
-        public var window: Int { maxHeadBytes + maxBodyBytes + maxRecords * (8 + 255) }
+        package var window: Int { maxHeadBytes + maxBodyBytes + maxRecords * (8 + 255) }
     }
 
     /// What the bytes so far amount to.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         /// Nothing can be decided before the connection holds `atLeast` bytes.
         case needMore(atLeast: Int)
         /// Params are complete but the body is not (yet): wait for `atLeast` bytes, or go on
@@ -40,14 +40,14 @@ public struct RequestScanner: Sendable {
         case malformed(String)
     }
 
-    public struct Ready: Sendable, Equatable {
-        public var requestID: UInt16
-        public var keepConnection: Bool
-        public var stdinBytes: Int
-        public var stdinComplete: Bool
-        public var trailing: Bool
+    package struct Ready: Sendable, Equatable {
+        package var requestID: UInt16
+        package var keepConnection: Bool
+        package var stdinBytes: Int
+        package var stdinComplete: Bool
+        package var trailing: Bool
 
-        public init(requestID: UInt16, keepConnection: Bool, stdinBytes: Int, stdinComplete: Bool, trailing: Bool) {
+        package init(requestID: UInt16, keepConnection: Bool, stdinBytes: Int, stdinComplete: Bool, trailing: Bool) {
             self.requestID = requestID
             self.keepConnection = keepConnection
             self.stdinBytes = stdinBytes
@@ -62,13 +62,13 @@ public struct RequestScanner: Sendable {
     static let params: UInt8 = 4
     static let stdin: UInt8 = 5
 
-    public let limits: Limits
+    package let limits: Limits
 
-    public init(limits: Limits = Limits()) {
+    package init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
-    public func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+    package func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         var offset = 0
         var records = 0
         var requestID: UInt16?
