@@ -124,6 +124,7 @@ let package = Package(
                 "Accounts", "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "PostgresStore",
                 "SQLiteStore", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ]),

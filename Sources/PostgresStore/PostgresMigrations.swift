@@ -49,7 +49,23 @@ extension PostgresAccountStore {
             ]
         ),
         ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
+        // The outcome rewritten by `rewriteOutcomes` (no SQL of its own).
+        (PostgresAccountStore.outcomesAsMeaning, []),
     ]
+
+    static let outcomesAsMeaning = "v3: callback outcomes as meaning"
+
+    /// Migration v3: outcomes kept as a page's words become what happened (`CallbackOutcome.fromPageWording`).
+    func rewriteOutcomes(on connection: PostgresConnection) async throws {
+        var rewritten: [(String, String)] = []
+        let rows = try await connection.query("SELECT code_hash, outcome FROM callback WHERE outcome IS NOT NULL", logger: logger)
+        for try await (codeHash, text) in rows.decode((String, String).self) {
+            if let outcome = CallbackOutcome.fromPageWording(text) { rewritten.append((codeHash, try outcome.storedForm())) }
+        }
+        for (codeHash, json) in rewritten {
+            try await connection.query("UPDATE callback SET outcome = \(json) WHERE code_hash = \(codeHash)", logger: logger)
+        }
+    }
 
     /// Applies the missing migrations over a connection of its own, outside the pool: a server that refuses
     /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
@@ -84,6 +100,7 @@ extension PostgresAccountStore {
             }
             for migration in Self.migrations where !applied.contains(migration.identifier) {
                 for statement in migration.sql { try await connection.query(statement, logger: self.logger) }
+                if migration.identifier == Self.outcomesAsMeaning { try await self.rewriteOutcomes(on: connection) }
                 try await connection.query(
                     "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
                     logger: self.logger)

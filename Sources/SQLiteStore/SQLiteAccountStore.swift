@@ -74,6 +74,15 @@ public final class SQLiteAccountStore: AccountStore {
         migrator.registerMigration("v2: callback age index") { db in
             try db.execute(sql: "CREATE INDEX callback_created_at ON callback(created_at)")
         }
+        // Outcomes kept as a page's words become what happened (`CallbackOutcome.fromPageWording`).
+        migrator.registerMigration("v3: callback outcomes as meaning") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT code_hash, outcome FROM callback WHERE outcome IS NOT NULL")
+            for row in rows {
+                guard let outcome = CallbackOutcome.fromPageWording(row["outcome"]) else { continue }
+                try db.execute(
+                    sql: "UPDATE callback SET outcome = ? WHERE code_hash = ?", arguments: [try outcome.storedForm(), row["code_hash"] as String])
+            }
+        }
         return migrator
     }
 

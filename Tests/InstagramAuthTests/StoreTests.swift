@@ -1,5 +1,6 @@
 import Accounts
 import Foundation
+import GRDB
 import PostgresStore
 import SQLiteStore
 import TestSupport
@@ -47,6 +48,19 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     func close(_ store: any AccountStore) async {
         await store.close()
     }
+
+    /// Runs SQL on the store at `place` behind the store's back.
+    func execute(_ sql: String, at place: String) async throws {
+        switch self {
+        case .sqlite: try await DatabaseQueue(path: place).write { try $0.execute(sql: sql) }
+        case .postgres:
+            let database = String(place.split(separator: "/").last ?? "")
+            _ = try await offPool { try PostgresServer.shared.get().psql(database, sql) }
+        }
+    }
+
+    /// Where the store records the migrations it applied.
+    var migrationsTable: String { self == .sqlite ? "grdb_migrations" : "instagram_auth_migrations" }
 }
 
 @Suite("The account stores")
@@ -56,7 +70,7 @@ struct StoreTests {
         let store = try SQLiteAccountStore(path: path)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index"])
+        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index", "v3: callback outcomes as meaning"])
         #expect(try await store.integrityCheck() == "ok")
         #expect(throws: StoreError.self) { try SQLiteAccountStore(path: "/nonexistent-folder/a.sqlite3") }
     }
@@ -113,6 +127,63 @@ struct StoreTests {
         await backend.close(store)
     }
 
+    /// Before v3 a store kept a refused code's outcome as the words of its page. v3 reads them back into what
+    /// happened, so the page is worded when it is shown.
+    @Test(arguments: Backend.allCases) func outcomesKeptAsPageWordsAreMigratedToWhatHappened(_ backend: Backend) async throws {
+        let place = try await backend.newPlace()
+        let store = try await backend.open(place)
+        let legacy: [(name: String, json: String, outcome: CallbackOutcome)] = [
+            (
+                "connected",
+                #"{"kind":"connected","userID":"17841405793187218","status":200,"heading":"Instagram account connected","message":""}"#,
+                .connected(userID: "17841405793187218")
+            ),
+            (
+                "refused",
+                #"{"kind":"refused","status":400,"heading":"Instagram did not accept the authorization","message":"Instagram refused to exchange the code for an access token.","detail":"This authorization code has been used","hint":"Each authorization code works only once. Start again to get a new one."}"#,
+                .codeRefused(message: "This authorization code has been used")
+            ),
+            (
+                "stranger",
+                #"{"kind":"refused","status":403,"heading":"This account may not connect here","message":"The Instagram account @stranger.shop (17841400000000001) is not on this site's list of allowed accounts, so it was not connected."}"#,
+                .notAllowed(userID: "17841400000000001", username: "stranger.shop")
+            ),
+            (
+                "slow",
+                #"{"kind":"refused","status":504,"heading":"Instagram did not answer","message":"Instagram did not answer within 1 minute while looking up the account. Please try again in a few minutes.","hint":"No account was connected. Start again to authorize once more."}"#,
+                .lookupFailed(failure: InstagramFailure(.timedOut, number: 60))
+            ),
+            (
+                "broken",
+                #"{"kind":"refused","status":502,"heading":"Instagram answered with an error","message":"Instagram answered with a server error (HTTP 500) while looking up the account. Please try again in a few minutes.","detail":"oops"}"#,
+                .lookupFailed(failure: InstagramFailure(.unexpectedResponse, number: 500, detail: "oops"))
+            ),
+            (
+                "insecure",
+                #"{"kind":"refused","status":502,"heading":"Instagram could not be reached securely","message":"The secure connection to Instagram failed while looking up the account: the certificate is not trusted, so nothing was sent. If this lasts, tell the site's owner."}"#,
+                .lookupFailed(failure: InstagramFailure(.tlsFailed, detail: "the certificate is not trusted"))
+            ),
+        ]
+        for row in legacy {
+            let json = row.json.replacingOccurrences(of: "'", with: "''")
+            try await backend.execute(
+                "INSERT INTO callback (code_hash, ticket, browser_tag, outcome, created_at) VALUES ('\(row.name)', 'ticket-\(row.name)', 'b', '\(json)', \(Date().timeIntervalSince1970))",
+                at: place)
+        }
+        try await backend.execute("DELETE FROM \(backend.migrationsTable) WHERE identifier = 'v3: callback outcomes as meaning'", at: place)
+        await backend.close(store)
+
+        let migrated = try await backend.open(place)
+        #expect(try await migrated.appliedMigrations().last == "v3: callback outcomes as meaning")
+        for row in legacy {
+            #expect(try await migrated.callback(ticket: "ticket-\(row.name)")?.outcome == row.outcome, "\(row.name)")
+        }
+        // The page a migrated outcome shows says what the old one said.
+        let stranger = PageError(refused: .notAllowed(userID: "17841400000000001", username: "stranger.shop"))
+        #expect(stranger.status == 403 && stranger.message.contains("@stranger.shop (17841400000000001) is not on this site's list"))
+        await backend.close(migrated)
+    }
+
     @Test(arguments: Backend.allCases) func aCodeIsClaimedOnceAndItsOutcomeKept(_ backend: Backend) async throws {
         let store = try await backend.open(try await backend.newPlace())
         defer { Task { await backend.close(store) } }
@@ -127,7 +198,7 @@ struct StoreTests {
         }
         #expect(pending.ticket == ticket)
         #expect(pending.outcome == nil)
-        let outcome = CallbackOutcome(kind: .connected, userID: "1", status: 200, heading: "h", message: "m")
+        let outcome = CallbackOutcome.lookupFailed(failure: InstagramFailure(.unexpectedResponse, number: 503, detail: "<h1>down</h1>"))
         try await store.completeCallback(codeHash: "h1", outcome: outcome, saving: nil, now: now)
         #expect(try await store.callback(ticket: ticket)?.outcome == outcome)
         try await store.releaseCallback(codeHash: "h1")

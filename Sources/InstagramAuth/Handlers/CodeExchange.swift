@@ -86,11 +86,7 @@ extension CallbackHandler {
             } catch {
                 logger.warning("code exchange failed", metadata: ["error": "\(error)", "code": "\(Redact.short(code))"])
                 if case .rejected(let rejection) = error {
-                    return try await finish(
-                        ticket: ticket,
-                        refused: PageError(
-                            400, "Instagram did not accept the authorization", "Instagram refused to exchange the code for an access token.",
-                            detail: Formatting.clip(rejection.message), hint: InstagramHints.hint(for: rejection.message)))
+                    return try await finish(ticket: ticket, outcome: .codeRefused(message: rejection.message))
                 }
                 // Instagram never answered: the code may still be good, so a retry may use it.
                 try await store.releaseCallback(codeHash: codeHash)
@@ -120,30 +116,20 @@ extension CallbackHandler {
                 // The code is spent, so a retry cannot reuse it; and an account whose name is unknown can be neither
                 // checked against the allowed list nor found by it later. Store nothing, and say to start again.
                 logger.warning("profile lookup failed; nothing stored", metadata: ["error": "\(error)"])
-                var page = PageError.instagram(error, while: "looking up the account")
-                page.hint = "No account was connected. Start again to authorize once more."
-                return try await finish(ticket: ticket, refused: page)
+                return try await finish(ticket: ticket, outcome: .lookupFailed(failure: InstagramFailure(error)))
             }
 
             let name = "@\(profile.username) (\(grant.userID))"
             guard context.configuration.allows(userID: grant.userID, username: profile.username) else {
                 logger.notice("account not on the allowed list; not stored", metadata: ["user_id": "\(grant.userID)"])
-                return try await finish(
-                    ticket: ticket,
-                    refused: PageError(
-                        403, "This account may not connect here",
-                        "The Instagram account \(name) is not on this site's list of allowed accounts, so it was not connected."))
+                return try await finish(ticket: ticket, outcome: .notAllowed(userID: grant.userID, username: profile.username))
             }
             let now = Date()
             let account = Account(
                 userID: grant.userID, username: profile.username, accountType: profile.accountType, accessToken: token,
                 isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
                 permissions: grant.permissions, connectedAt: now)
-            let response = try await finish(
-                ticket: ticket,
-                outcome: CallbackOutcome(
-                    kind: .connected, userID: grant.userID, status: 200, heading: "Instagram account connected", message: ""),
-                saving: account)
+            let response = try await finish(ticket: ticket, outcome: .connected(userID: grant.userID), saving: account)
             logger.info(
                 "account connected",
                 metadata: ["account": "\(name)", "long_lived": "\(isLongLived)", "token": "\(Redact.short(token))"])
@@ -152,14 +138,6 @@ extension CallbackHandler {
 
         private func attempt<T>(_ body: () async throws(InstagramError) -> T) async -> Result<T, InstagramError> {
             do { return .success(try await body()) } catch { return .failure(error) }
-        }
-
-        private func finish(ticket: String, refused page: PageError) async throws(StoreError) -> Response {
-            try await finish(
-                ticket: ticket,
-                outcome: CallbackOutcome(
-                    kind: .refused, status: page.status, heading: page.heading, message: page.message, detail: page.detail,
-                    hint: page.hint))
         }
 
         private func finish(ticket: String, outcome: CallbackOutcome, saving account: Account? = nil) async throws(StoreError) -> Response {

@@ -22,10 +22,7 @@ enum ResultHandler {
             return context.page(
                 for: PageError(403, "Open this in the browser that authorized", "This result belongs to the browser that started the authorization."))
         }
-        guard outcome.kind == .connected, let userID = outcome.userID else {
-            return context.page(
-                for: PageError(outcome.status, outcome.heading, outcome.message, detail: outcome.detail, hint: outcome.hint))
-        }
+        guard case .connected(let userID) = outcome else { return context.page(for: PageError(refused: outcome)) }
         guard let account = try? await backends.store.account(userID) else {
             return context.page(for: PageError(404, "This account is no longer connected", "Start again to connect it."))
         }
