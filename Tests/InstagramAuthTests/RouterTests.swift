@@ -178,6 +178,9 @@ struct RouterTests {
         #expect(first.status == 303)
         let location = try #require(first.value(of: "Location"))
         #expect(!location.contains(code), "the browser ends on a URL without the code")
+        // The 303's own page links on to the result, for a client that does not follow redirects.
+        #expect(first.text.contains(#"<a class="button" href="\#(location.replacingOccurrences(of: "&", with: "&amp;"))">Continue to the result</a>"#))
+        #expect(!first.text.contains("Start again"))
         let response = await harness.visit("code=\(code)&state=\(state)", cookie: cookie)
         #expect(response.status == 200)
         #expect(response.text.contains("@tester (17841405793187218)"))

@@ -27,10 +27,10 @@ enum CallbackHandler {
         if request.method == "HEAD" {
             // A HEAD (a link checker, a prefetch) must not spend the one-time code.
             return context.pages.render(
-                "error", status: 200, title: "Instagram authorization",
+                "continue", status: 200, title: "Instagram authorization",
                 values: [
                     "heading": "Instagram authorization", "message": "Open this page with GET to finish connecting.",
-                    "startURL": context.startURL,
+                    "url": context.startURL, "link": "Start again",
                 ])
         }
         let exchange = Exchange(code: code, browserTag: context.signer.bindingTag(browser ?? ""), context: context, backends: backends)
@@ -61,8 +61,11 @@ enum CallbackHandler {
     static func seeResult(_ ticket: String, _ context: HandlerContext) -> Response {
         let url = "\(context.startURL)?result=\(FormEncoding.percentEncode(ticket))"
         var response = context.pages.render(
-            "error", status: 303, title: "Instagram authorization",
-            values: ["heading": "Instagram authorization", "message": "Continue to the result.", "startURL": url])
+            "continue", status: 303, title: "Instagram authorization",
+            values: [
+                "heading": "Instagram authorization", "message": "Instagram sent you back; the result of the authorization is ready.",
+                "url": url, "link": "Continue to the result",
+            ])
         response.headers.append(("Location", url))
         return response
     }

@@ -8,6 +8,7 @@ enum BuiltInTemplates {
         "success": success,
         "declined": declined,
         "error": error,
+        "continue": `continue`,
     ]
 
     static let layout = """
@@ -82,6 +83,15 @@ enum BuiltInTemplates {
         {{#detail}}<p class="detail">{{detail}}</p>{{/detail}}
         {{#hint}}<p class="muted">{{hint}}</p>{{/hint}}
         <p><a class="button" href="{{startURL}}">Start again</a></p>
+
+        """
+
+    /// A page on the way to another: the 303 after a callback (browsers follow its Location), and a HEAD
+    /// with a code (its body is never sent; its length is the page's).
+    static let `continue` = """
+        <h1>{{heading}}</h1>
+        <p>{{message}}</p>
+        <p><a class="button" href="{{url}}">{{link}}</a></p>
 
         """
 }
