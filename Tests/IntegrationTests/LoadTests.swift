@@ -90,6 +90,24 @@ func loadPages(_ stack: Stack, loops: Int, until done: @escaping @Sendable () ->
     }
 }
 
+/// Twelve visitors return from an Instagram that takes a second to answer their codes while pages load without
+/// pause; `event` happens 300 ms in, and the pages stop loading `settle` after it. The pages' statuses, the
+/// callbacks' statuses and what `event` returned.
+func underLoad<T: Sendable>(
+    _ stack: Stack, settle: Duration, _ event: () async throws -> T
+) async throws -> (pages: [Int], callbacks: [Int], event: T) {
+    let visitors = try await authorizedVisitors(stack, count: 12)
+    try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
+    let done = Flag()
+    async let pages = loadPages(stack, loops: 6) { done.isRaised }
+    async let callbacks = returnFromInstagram(stack, visitors)
+    try await Task.sleep(for: .milliseconds(300))
+    let result = try await event()
+    try await Task.sleep(for: settle)
+    done.raise()
+    return (await pages, await callbacks, result)
+}
+
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var raised = false
@@ -236,17 +254,9 @@ struct LoadTests {
     /// waited in the socket's backlog; not one request fails.
     @Test func restartOnTheInheritedSocketLosesNoRequest() async throws {
         try await withStack(.init(startup: .systemdActivation)) { stack in
-            let visitors = try await authorizedVisitors(stack, count: 12)
-            try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
-            let done = Flag()
-            async let pageStatuses = loadPages(stack, loops: 6) { done.isRaised }
-            async let callbacks = returnFromInstagram(stack, visitors)
-            try await Task.sleep(for: .milliseconds(300))
-            let oldStatus = try await stack.restartResponder()
-            try await Task.sleep(for: .milliseconds(1500))
-            done.raise()
-            let pages = await pageStatuses
-            let callbackStatuses = await callbacks
+            let (pages, callbackStatuses, oldStatus) = try await underLoad(stack, settle: .milliseconds(1500)) {
+                try await stack.restartResponder()
+            }
             #expect(oldStatus == 0)
             #expect(callbackStatuses == Array(repeating: 303, count: 12))
             #expect(pages.count > 20 && pages.allSatisfy { $0 == 200 }, "\(pages.filter { $0 != 200 }.count) of \(pages.count) pages failed")
@@ -261,17 +271,9 @@ struct LoadTests {
     /// the web server's only failures are connections refused after the socket was gone.
     @Test func sigtermUnderLoadAnswersEveryAcceptedRequest() async throws {
         try await withStack { stack in
-            let visitors = try await authorizedVisitors(stack, count: 12)
-            try await stack.emulatorControl("/_emulator/fault?mode=slow&delay_ms=1000&path=/oauth/access_token")
-            let done = Flag()
-            async let pageStatuses = loadPages(stack, loops: 6) { done.isRaised }
-            async let callbacks = returnFromInstagram(stack, visitors)
-            try await Task.sleep(for: .milliseconds(300))
-            let status = await stack.terminateResponder()
-            try await Task.sleep(for: .milliseconds(300))
-            done.raise()
-            let pages = await pageStatuses
-            let callbackStatuses = await callbacks
+            let (pages, callbackStatuses, status) = try await underLoad(stack, settle: .milliseconds(300)) {
+                await stack.terminateResponder()
+            }
             #expect(status == 0)
             #expect(callbackStatuses == Array(repeating: 303, count: 12))
             #expect(pages.contains(200) && pages.allSatisfy { $0 == 200 || $0 == 502 })
