@@ -205,6 +205,18 @@ struct FlowTests {
             #expect(head.status == 200)
             #expect(head.body.isEmpty)
             #expect(head.headers.first(name: "Content-Type") == "text/html; charset=utf-8")
+            try await expectPathsBelowTheFolderReachTheResponder(stack)
+        }
+    }
+
+    /// Every path below the page's folder reaches the responder (so an endpoint added beside the page needs no
+    /// change to the web server's configuration): an unknown one gets the responder's 404 page, not the server's.
+    func expectPathsBelowTheFolderReachTheResponder(_ stack: Stack, folder: String = "/instagram/") async throws {
+        for name in ["no-such-page", "defines.php"] {
+            let unknown = try await stack.request("http://127.0.0.1:\(stack.port)\(folder)\(name)")
+            #expect(unknown.status == 404, "\(name): \(unknown.status)")
+            #expect(unknown.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true, "\(name)")
+            #expect(unknown.body.contains("This address is not one of this page&#39;s."), "\(name): \(unknown.body.prefix(300))")
         }
     }
 
@@ -291,6 +303,7 @@ struct FlowTests {
             let post = try await stack.page(method: .POST)
             #expect(post.status == 405)
             #expect(post.headers.first(name: "Allow") == "GET, HEAD")
+            try await expectPathsBelowTheFolderReachTheResponder(stack)
         }
     }
 
@@ -324,6 +337,9 @@ struct FlowTests {
             let done = try await stack.request(callback, browser: browser)
             #expect(done.status == 200)
             #expect(done.body.contains("17841405793187218"))
+            // The old script's folder reaches the responder, never PHP: defines.php is not run, nor shown.
+            try await expectPathsBelowTheFolderReachTheResponder(stack)
+            #expect(try await stack.page(browser: browser).status == 200, "the page at its legacy name")
         }
     }
 }
