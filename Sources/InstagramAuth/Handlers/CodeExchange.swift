@@ -14,10 +14,12 @@ extension CallbackHandler {
         let backends: Backends
         private var store: any AccountStore { backends.store }
         private var logger: Logger { context.logger }
-        private var codeHash: String { CallbackHandler.codeHash(code) }
+        /// What the store keeps of the code; computed once, used by every call to the store.
+        private let codeHash: String
 
         init(code: String, browserTag: String, context: HandlerContext, backends: Backends) {
             self.code = code
+            self.codeHash = CallbackHandler.codeHash(code)
             self.browserTag = browserTag
             self.context = context
             self.backends = backends
