@@ -35,20 +35,26 @@ public struct Router: Responder {
         pageName = String(path[path.index(after: slash)...])
     }
 
-    /// The route table's answer to `request`, and the request parsed once for it.
+    /// The route table's answer to `request`, and the request parsed once for it. One pass over the table, with
+    /// nothing allocated unless the answer is a 405.
     func route(_ request: Request) -> (ParsedRequest, Route.Handler) {
         let parsed = ParsedRequest(request, folder: folder, pageName: pageName)
-        let candidates = RouteTable.routes.filter { matches($0.path, parsed.path) }
-        guard !candidates.isEmpty else { return (parsed, .immediate(Self.notFound)) }
-        let allowed = candidates.filter { $0.methods.contains(parsed.method) }
-        guard !allowed.isEmpty else {
-            var allow: [String] = []
-            for route in candidates { for method in route.methods where !allow.contains(method) { allow.append(method) } }
-            let methods = allow
-            return (parsed, .immediate { _, context in Self.methodNotAllowed(allow: methods, context) })
+        var pathKnown = false
+        var methodKnown = false
+        for route in RouteTable.routes where matches(route.path, parsed.path) {
+            pathKnown = true
+            guard route.methods.contains(parsed.method) else { continue }
+            methodKnown = true
+            if route.queryHas.map(parsed.query.has) ?? true { return (parsed, route.handler) }
         }
-        let route = allowed.first { $0.queryHas.map(parsed.query.has) ?? true }
-        return (parsed, route?.handler ?? .immediate(Self.notFound))
+        // An unknown path, or a known path and method whose query no route takes (a table without a catch-all entry).
+        guard pathKnown, !methodKnown else { return (parsed, .immediate(Self.notFound)) }
+        var allow: [String] = []
+        for route in RouteTable.routes where matches(route.path, parsed.path) {
+            for method in route.methods where !allow.contains(method) { allow.append(method) }
+        }
+        let methods = allow
+        return (parsed, .immediate { _, context in Self.methodNotAllowed(allow: methods, context) })
     }
 
     private func matches(_ routePath: Route.Path, _ path: String?) -> Bool {
