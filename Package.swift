@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "instagram-auth",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "instagram-auth", targets: ["instagram-auth"]),
         .executable(name: "instagram-emulator", targets: ["instagram-emulator"]),
@@ -80,6 +80,8 @@ let package = Package(
         .target(
             name: "InstagramEmulator",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,12 +103,15 @@ let package = Package(
                 "FastCGI",
                 "InstagramAPI",
                 "InstagramAuth",
+                "LogHandlers",
                 "SQLiteStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "instagram-auth-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
+        // Log handlers: lines kept in memory, for the fuzz targets and tests that check what was logged.
+        .target(name: "LogHandlers", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // Starts a program with its three standard descriptors and no other: every child the tests start.
         .target(name: "ChildProcess", dependencies: ["CSpawn"]),
         .target(name: "CSpawn"),
@@ -121,8 +126,8 @@ let package = Package(
         .testTarget(
             name: "InstagramAuthTests",
             dependencies: [
-                "Accounts", "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "PostgresStore",
-                "SQLiteStore", "TestSupport",
+                "Accounts", "ChildProcess", "FastCGI", "InstagramAPI", "InstagramAuth", "InstagramEmulator", "LogHandlers",
+                "PostgresStore", "SQLiteStore", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

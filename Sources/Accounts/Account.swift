@@ -6,6 +6,8 @@ public struct Account: Sendable, Equatable, Codable {
         case active
         /// Instagram rejected the token (code 190) or it expired: the account must authorize again.
         case needsAuthorization = "needs_authorization"
+        /// The owner removed the app on Instagram (Meta's deauthorize callback): the token was discarded.
+        case deauthorized
     }
 
     public var userID: String
@@ -45,4 +47,15 @@ public struct Account: Sendable, Equatable, Codable {
 
     /// `@username (id)`, or the id alone.
     public var displayName: String { username.map { "@\($0) (\(userID))" } ?? userID }
+}
+
+extension Account {
+    /// Why the token cannot be used, in the words of every command and page; nil for an active account.
+    public var inactiveReason: String? {
+        switch status {
+        case .active: nil
+        case .needsAuthorization: statusDetail ?? "Instagram rejected the token"
+        case .deauthorized: "the owner removed this site's access on Instagram; its token was discarded"
+        }
+    }
 }

@@ -19,6 +19,8 @@ package enum AccountSQL {
 
     /// How long a code's outcome is kept: a reload or a second request within it shows the first result.
     package static let callbackRetention: TimeInterval = 24 * 3600
+    /// How long a deletion's record (its confirmation code and what it removed) is kept for its status page.
+    package static let deletionRetention: TimeInterval = 365 * 24 * 3600
     /// A refresh claim older than this was left by a run that died: another run may take the account.
     package static let staleRefreshClaim: TimeInterval = 300
 }

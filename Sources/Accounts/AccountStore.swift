@@ -46,6 +46,13 @@ public protocol AccountStore: Sendable {
     func releaseCallback(codeHash: String, ticket: String?) async throws(StoreError)
     func callback(ticket: String) async throws(StoreError) -> CallbackRecord?
     func callback(codeHash: String) async throws(StoreError) -> CallbackRecord?
+
+    /// Marks the account deauthorized and discards its token; false when no such account is stored.
+    func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool
+    /// Deletes everything stored about `userID` in one transaction and records what under a new confirmation
+    /// code. A request whose `requestKey` is already recorded deletes again and answers its first record.
+    func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord
+    func deletion(confirmationCode: String) async throws(StoreError) -> DeletionRecord?
 }
 
 extension AccountStore {

@@ -10,6 +10,9 @@ public struct Response: Sendable, Equatable {
         self.body = body
     }
 
+    /// The body as UTF-8 text, for tests and fuzz targets that read a page.
+    package var text: String { String(decoding: body, as: UTF8.self) }
+
     public func value(of name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }

@@ -69,6 +69,10 @@ public enum FuzzTargets {
             "page", maxLength: 8192,
             "The router on a whole request, Instagram's answers taken from the input: status, headers, no script, nothing sent without a valid state, no secret in a page or log",
             PageTarget.run),
+        FuzzTarget(
+            "signed-request", maxLength: 6144,
+            "SignedRequest.verify (Meta's callbacks) against an independent check: only a payload object with HMAC-SHA256, signed with the secret, names its user; sign then verify round-trips",
+            SignedRequestTarget.run),
     ]
 
     public static func named(_ name: String) -> FuzzTarget? {

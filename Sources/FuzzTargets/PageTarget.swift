@@ -3,6 +3,7 @@ import FastCGI
 import Foundation
 import InstagramAPI
 import InstagramAuth
+import LogHandlers
 import Logging
 import SQLiteStore
 
@@ -59,13 +60,13 @@ final class Harness: Sendable {
         }
         let params = FastCGIServer.params(strings)
         let request = Request(params: params)
-        let replies = (tail ?? []).text.components(separatedBy: "\n--\n").map(Reply.init)
+        let replies = (tail ?? []).text.components(separatedBy: "\n--\n").map(InstagramAnswer.init)
 
         let transport = ScriptedTransport(replies: tail == nil ? [] : replies)
         log.clear()
         let page = Router(
             configuration: configuration, transport: transport, store: store, pages: pages,
-            logger: Logger(label: "page") { _ in self.log })
+            logger: log.logger(label: "page"))
         let response = wait { await page.respond(to: request) }
         let calls = transport.calls
 
@@ -121,9 +122,16 @@ final class Harness: Sendable {
         try require(
             [200, 303, 400, 403, 404, 405, 502, 503, 504].contains(response.status),
             "\(request.method) ?\(request.query.shown) answered \(response.status): \(response.text.shown)")
+        // A page carries the security headers; a JSON answer (Meta's callbacks) its own, and a JSON object.
+        let isJSON = response.value(of: "Content-Type") == "application/json"
+        let expectedHeaders = isJSON ? MetaCallback.jsonHeaders : Pages.securityHeaders
         try require(
-            response.headers.prefix(Pages.securityHeaders.count).elementsEqual(Pages.securityHeaders) { $0.name == $1.name && $0.value == $1.value },
-            "the page lacks its security headers: \(response.headers)")
+            response.headers.prefix(expectedHeaders.count).elementsEqual(expectedHeaders) { $0.name == $1.name && $0.value == $1.value },
+            "the answer lacks its security headers: \(response.headers)")
+        if isJSON {
+            try require(
+                (try? JSONSerialization.jsonObject(with: Data(response.body))) is [String: Any], "a JSON answer is not an object: \(response.text.shown)")
+        }
         // A path outside the page's folder is not found, whatever the method; the page's own path asked with
         // another method than GET or HEAD is refused with the methods it answers.
         let folder = "/instagram/"
@@ -225,7 +233,7 @@ final class Harness: Sendable {
     }
 
     /// Every text the input controls, as the program sees it decoded.
-    func controlledTexts(params: [String: String], query: [String: String], replies: [Reply]) -> [String] {
+    func controlledTexts(params: [String: String], query: [String: String], replies: [InstagramAnswer]) -> [String] {
         params.filter { $0.key != "QUERY_STRING" }.flatMap { [$0.key, $0.value] }
             + FormEncoding.decode(params["QUERY_STRING"] ?? "").flatMap { [$0.0, $0.1] }
             + replies.flatMap(\.texts)
@@ -253,7 +261,7 @@ final class ResponseBox: @unchecked Sendable {
 }
 
 /// One answer from "Instagram", as the input gives it.
-struct Reply: Sendable {
+struct InstagramAnswer: Sendable {
     enum Outcome: Sendable {
         case answer(status: Int, body: [UInt8])
         case error(InstagramError)
@@ -305,15 +313,15 @@ struct Reply: Sendable {
 /// Instagram for the page: answers the calls in order from the input's replies, and records them.
 final class ScriptedTransport: HTTPTransport, @unchecked Sendable {
     private let lock = NSLock()
-    private var replies: [Reply]
+    private var replies: [InstagramAnswer]
     private var sent: [OutgoingRequest] = []
 
-    init(replies: [Reply]) { self.replies = replies }
+    init(replies: [InstagramAnswer]) { self.replies = replies }
 
     var calls: [OutgoingRequest] { lock.withLock { sent } }
 
     func send(_ request: OutgoingRequest) async throws(InstagramError) -> IncomingReply {
-        let reply: Reply? = lock.withLock {
+        let reply: InstagramAnswer? = lock.withLock {
             sent.append(request)
             return replies.isEmpty ? nil : replies.removeFirst()
         }
@@ -325,28 +333,3 @@ final class ScriptedTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
-/// Every log line the page writes, message and metadata, as the log would show them.
-final class LogRecorder: LogHandler, @unchecked Sendable {
-    private let lock = NSLock()
-    private var recorded: [String] = []
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let metadata = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        lock.withLock { recorded.append("\(event.message) \(metadata)") }
-    }
-
-    var lines: [String] { lock.withLock { recorded } }
-    func clear() { lock.withLock { recorded.removeAll() } }
-}
-
-extension Response {
-    var text: String { String(decoding: body, as: UTF8.self) }
-}

@@ -23,6 +23,8 @@ public struct Configuration: Sendable {
     public var scopes: [String]
     /// The key that signs `state`.
     public var stateKey: [UInt8]
+    /// The Meta app's secret, for a `signed_request` it signs rather than the Instagram app secret.
+    public var metaAppSecret: String?
     public var showToken: Bool
     /// How long a `state` (and so one authorization attempt) stays valid.
     public var stateLifetimeSeconds: Int
@@ -39,11 +41,13 @@ public struct Configuration: Sendable {
     public static let knownKeys: Set<String> = [
         "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI", "INSTAGRAM_API",
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
-        "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
+        "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
-    public static let secretKeys: Set<String> = ["INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_DATABASE_PASSWORD"]
+    public static let secretKeys: Set<String> = [
+        "INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET",
+    ]
 
     /// Loads and checks the configuration. `configFile` (from `--config`) wins over `INSTAGRAM_AUTH_CONFIG`;
     /// the environment wins over the file.
@@ -99,6 +103,8 @@ public struct Configuration: Sendable {
                 for: Array("instagram-auth state key v1".utf8), using: SymmetricKey(data: Array(appSecret.utf8)))
             stateKey = Array(derived)
         }
+
+        metaAppSecret = try source.secret("INSTAGRAM_AUTH_META_APP_SECRET")
 
         let lifetimeText = source.value("INSTAGRAM_AUTH_STATE_LIFETIME") ?? "600"
         guard let lifetime = Int(lifetimeText), (1...3600).contains(lifetime) else {

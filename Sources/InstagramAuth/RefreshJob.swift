@@ -65,9 +65,7 @@ public struct RefreshJob: Sendable {
     }
 
     private func refresh(_ account: Account, now: Date) async throws(StoreError) -> Effect {
-        guard account.status == .active else {
-            return .needsAuthorization(account.statusDetail ?? "Instagram rejected the token")
-        }
+        if let reason = account.inactiveReason { return .needsAuthorization(reason) }
         guard account.tokenExpiresAt > now else {
             let reason = "the token expired on \(Formatting.date(account.tokenExpiresAt))"
             try await store.recordRefreshFailure(userID: account.userID, error: reason, needsAuthorization: true, now: now)

@@ -47,13 +47,15 @@ public final class Emulator: @unchecked Sendable {
         case trickle
     }
 
-    public enum Reply: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
         case respond(status: Int, headers: [String: String], body: String)
-        indirect case delayed(milliseconds: Int, Reply)
+        indirect case delayed(milliseconds: Int, Action)
         case hang
         case reset
         /// A 200 head, then one byte of body every `intervalMilliseconds`, never finishing.
         case trickle(intervalMilliseconds: Int)
+        /// Makes one of Meta's platform callbacks, then answers with its result (`Emulator.perform`).
+        case callMeta(MetaCall)
     }
 
     /// The query parameter that marks a request sent to where a `redirect` fault pointed.
@@ -77,6 +79,7 @@ public final class Emulator: @unchecked Sendable {
     public let app: App
     public let user: User
     public var codeLifetime: TimeInterval
+    public let callbackURLs: CallbackURLs
     let lock = NSLock()
     var codes: [String: IssuedCode] = [:]
     var tokens: [String: IssuedToken] = [:]
@@ -88,23 +91,28 @@ public final class Emulator: @unchecked Sendable {
     var lastForms: [String: [String: String]] = [:]
     let now: @Sendable () -> Date
 
-    public init(app: App, user: User, codeLifetime: TimeInterval = 3600, now: @escaping @Sendable () -> Date = Date.init) {
+    /// `callbackURLs` defaults to the callbacks beside the first redirect URI.
+    public init(
+        app: App, user: User, codeLifetime: TimeInterval = 3600, callbackURLs: CallbackURLs? = nil,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.app = app
         self.user = user
         self.codeLifetime = codeLifetime
+        self.callbackURLs = callbackURLs ?? CallbackURLs(besideRedirectURI: app.redirectURIs.first ?? "")
         self.now = now
     }
 
     static let apiPaths: Set<String> = ["/oauth/access_token", "/access_token", "/refresh_access_token", "/me"]
 
-    public func handle(method: String, path rawPath: String, query: [String: String], form: [String: String]) -> Reply {
+    public func handle(method: String, path rawPath: String, query: [String: String], form: [String: String]) -> Action {
         let path = Self.normalise(rawPath)
         lock.withLock {
             counts[path, default: 0] += 1
             if method == "POST" { lastForms[path] = form }
         }
         if Self.apiPaths.contains(path), query[Self.redirectedMarker] == nil,
-            let reply = faultReply(for: path, method: method, query: query)
+            let reply = faultAction(for: path, method: method, query: query)
         {
             return reply
         }
@@ -121,6 +129,8 @@ public final class Emulator: @unchecked Sendable {
         case ("POST", "/_emulator/age-tokens"): return ageTokens(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/token-shape"): return setTokenShape(query.merging(form) { a, _ in a })
         case ("GET", "/_emulator/stats"): return stats()
+        case ("POST", "/_emulator/deauthorize"): return metaCall(query.merging(form) { a, _ in a }, deletion: false)
+        case ("POST", "/_emulator/delete-data"): return metaCall(query.merging(form) { a, _ in a }, deletion: true)
         case ("GET", "/"): return .respond(status: 200, headers: Self.html, body: Self.page("Instagram emulator", "<p>A local stand-in for Instagram's OAuth and Graph endpoints.</p>"))
         case (_, "/oauth/access_token"), (_, "/oauth/authorize"):
             return .respond(status: 405, headers: Self.html, body: Self.page("Method not allowed", ""))
@@ -138,7 +148,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: - The OAuth dialog
 
-    func consentPage(_ query: [String: String]) -> Reply {
+    func consentPage(_ query: [String: String]) -> Action {
         let appID = query["client_id"] ?? query["app_id"] ?? ""
         guard appID == app.id else {
             return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid platform app</p>"))
@@ -168,7 +178,7 @@ public final class Emulator: @unchecked Sendable {
         return .respond(status: 200, headers: Self.html, body: Self.page("Authorize app", body))
     }
 
-    func decide(_ form: [String: String]) -> Reply {
+    func decide(_ form: [String: String]) -> Action {
         let redirectURI = form["redirect_uri"] ?? ""
         guard app.redirectURIs.contains(redirectURI) else {
             return .respond(status: 400, headers: Self.html, body: Self.page("Invalid Request", "<p>Invalid redirect_uri</p>"))
@@ -193,7 +203,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: - Tokens
 
-    func exchangeCode(_ form: [String: String]) -> Reply {
+    func exchangeCode(_ form: [String: String]) -> Action {
         let appID = form["client_id"] ?? form["app_id"]
         let secret = form["client_secret"] ?? form["app_secret"]
         guard let appID, !appID.isEmpty else { return oauthError("Missing required parameter: client_id") }
@@ -236,7 +246,7 @@ public final class Emulator: @unchecked Sendable {
         return json(200, #"{"data":[{"access_token":"\#(token)","user_id":"\#(user.id)","permissions":"\#(permissions)"}]}"#)
     }
 
-    func exchangeForLongLived(_ query: [String: String]) -> Reply {
+    func exchangeForLongLived(_ query: [String: String]) -> Action {
         guard query["grant_type"] == "ig_exchange_token" else {
             return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
         }
@@ -247,10 +257,10 @@ public final class Emulator: @unchecked Sendable {
         guard !old.longLived else {
             return graphError(status: 400, message: "Invalid OAuth access token - Cannot parse access token", code: 190, type: "OAuthException")
         }
-        return longLivedReply()
+        return longLivedGrant()
     }
 
-    func refresh(_ query: [String: String]) -> Reply {
+    func refresh(_ query: [String: String]) -> Action {
         guard query["grant_type"] == "ig_refresh_token" else {
             return graphError(status: 400, message: "Unsupported grant_type", code: 100, type: "OAuthException")
         }
@@ -258,16 +268,16 @@ public final class Emulator: @unchecked Sendable {
         guard now().timeIntervalSince(old.issuedAt) >= 24 * 3600 else {
             return graphError(status: 400, message: "The access token is not old enough to be refreshed", code: 10, type: "OAuthException")
         }
-        return longLivedReply()
+        return longLivedGrant()
     }
 
-    func longLivedReply() -> Reply {
+    func longLivedGrant() -> Action {
         let lifetime = 5_184_000
         let token = storeToken(longLived: true, lifetime: TimeInterval(lifetime))
         return json(200, #"{"access_token":"\#(token)","token_type":"bearer","expires_in":\#(lifetime - 56)}"#)
     }
 
-    func me(_ query: [String: String]) -> Reply {
+    func me(_ query: [String: String]) -> Action {
         guard case .success = validToken(query["access_token"]) else { return invalidToken() }
         return json(
             200,
@@ -291,7 +301,7 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    func invalidToken() -> Reply {
+    func invalidToken() -> Action {
         graphError(status: 400, message: "Invalid OAuth access token - Cannot parse access token", code: 190, type: "OAuthException")
     }
 
@@ -302,17 +312,17 @@ public final class Emulator: @unchecked Sendable {
         init(_ message: String) { self.message = message }
     }
 
-    func oauthError(_ message: String) -> Reply {
+    func oauthError(_ message: String) -> Action {
         json(400, #"{"error_type":"OAuthException","code":400,"error_message":"\#(Self.jsonEscape(message))"}"#)
     }
 
-    func graphError(status: Int, message: String, code: Int, type: String) -> Reply {
+    func graphError(status: Int, message: String, code: Int, type: String) -> Action {
         json(
             status,
             #"{"error":{"message":"\#(Self.jsonEscape(message))","type":"\#(type)","code":\#(code),"fbtrace_id":"A\#(Self.randomToken(20))"}}"#)
     }
 
-    func json(_ status: Int, _ body: String) -> Reply {
+    func json(_ status: Int, _ body: String) -> Action {
         .respond(status: status, headers: ["Content-Type": "application/json; charset=UTF-8"], body: body)
     }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// The `/_emulator/…` endpoints the tests and the benchmark steer the emulator with: faults, codes, token ages, counts.
 extension Emulator {
-    func faultReply(for path: String, method: String, query: [String: String]) -> Reply? {
+    func faultAction(for path: String, method: String, query: [String: String]) -> Action? {
         let (fault, only, delay) = lock.withLock { (self.fault, faultPath, faultDelayMilliseconds) }
         if let only, only != path { return nil }
         switch fault {
@@ -45,7 +45,7 @@ extension Emulator {
         }
     }
 
-    func setFault(_ values: [String: String]) -> Reply {
+    func setFault(_ values: [String: String]) -> Action {
         guard let fault = Fault(rawValue: values["mode"] ?? "") else {
             return json(400, #"{"error":"mode must be one of \#(Fault.allCases.map(\.rawValue).joined(separator: ", "))"}"#)
         }
@@ -55,7 +55,7 @@ extension Emulator {
 
     /// Issues `count` codes (at most 100,000) as if a visitor had clicked Allow each time, for load
     /// generators that skip the dialog: `{"codes":[...]}`.
-    func issueCodes(_ values: [String: String]) -> Reply {
+    func issueCodes(_ values: [String: String]) -> Action {
         let redirectURI = values["redirect_uri"] ?? ""
         guard app.redirectURIs.contains(redirectURI) else { return json(400, #"{"error":"unknown redirect_uri"}"#) }
         guard let count = Int(values["count"] ?? "1"), (1...100_000).contains(count) else {
@@ -70,7 +70,7 @@ extension Emulator {
         return json(200, #"{"codes":[\#(list)]}"#)
     }
 
-    func expireCodes() -> Reply {
+    func expireCodes() -> Action {
         lock.withLock {
             for key in codes.keys { codes[key]?.issuedAt = .distantPast }
         }
@@ -78,7 +78,7 @@ extension Emulator {
     }
 
     /// Makes every token look `seconds` older, as if time had passed.
-    func ageTokens(_ values: [String: String]) -> Reply {
+    func ageTokens(_ values: [String: String]) -> Action {
         let seconds = TimeInterval(Int(values["seconds"] ?? "") ?? 86_400)
         lock.withLock {
             for (key, token) in tokens {
@@ -90,7 +90,7 @@ extension Emulator {
         return json(200, #"{"aged":\#(Int(seconds))}"#)
     }
 
-    func setTokenShape(_ values: [String: String]) -> Reply {
+    func setTokenShape(_ values: [String: String]) -> Action {
         let flat = values["shape"] == "flat"
         lock.withLock { flatLoginTokens = flat }
         return json(200, #"{"shape":"\#(flat ? "flat" : "data")"}"#)
@@ -102,7 +102,7 @@ extension Emulator {
     /// The form fields of the last POST to `path`, so tests can check what a client sent.
     public func lastForm(of path: String) -> [String: String]? { lock.withLock { lastForms[Self.normalise(path)] } }
 
-    func stats() -> Reply {
+    func stats() -> Action {
         let snapshot = lock.withLock { counts }
         let members = snapshot.sorted { $0.key < $1.key }.map { "\"\(Self.jsonEscape($0.key))\":\($0.value)" }
         return json(200, "{\(members.joined(separator: ","))}")

@@ -103,7 +103,7 @@ final class EmulatorHandler: ChannelInboundHandler {
         }
     }
 
-    private func send(_ reply: Emulator.Reply, context: ChannelHandlerContext, keepAlive: Bool) {
+    private func send(_ reply: Emulator.Action, context: ChannelHandlerContext, keepAlive: Bool) {
         switch reply {
         case .hang:
             return
@@ -132,6 +132,16 @@ final class EmulatorHandler: ChannelInboundHandler {
                 provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
             } else {
                 channel.close(promise: nil)
+            }
+        case .callMeta(let call):
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            Task {
+                let answer = await Emulator.perform(call)
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.send(answer, context: context, keepAlive: keepAlive)
+                }
             }
         case .delayed(let milliseconds, let inner):
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

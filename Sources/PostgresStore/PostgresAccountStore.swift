@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// Accounts in PostgreSQL, for several hosts sharing one store: the same schema, migrations and
 /// behaviour as `SQLiteAccountStore`, with row-level atomicity where several hosts may race (a code
@@ -64,7 +65,7 @@ public final class PostgresAccountStore: AccountStore {
     /// Connects and applies the migrations still missing, giving up after `openTimeout`. Every call does this
     /// first until it succeeds once, so a store opened while the server was down starts working when it is back.
     public func prepare() async throws(StoreError) {
-        guard !migrated.value else { return }
+        guard !migrated.load(ordering: .acquiring) else { return }
         try await Self.within(seconds: Self.openTimeout, location: location) { [self] in try await migrate() }
     }
 
@@ -78,7 +79,7 @@ public final class PostgresAccountStore: AccountStore {
     /// with the reason (Connection refused, a wrong password), instead of at `callTimeout`.
     static let checkAfter: Duration = .seconds(1)
 
-    let migrated = Flag()
+    let migrated = Atomic<Bool>(false)
 
     /// Runs `body`, giving up after `seconds` (without waiting for `body` to notice it was cancelled).
     /// If `body` is still running after `checkAfter`, `check` runs beside it: when `check` fails, so
@@ -269,7 +270,10 @@ public final class PostgresAccountStore: AccountStore {
         try await transaction { connection in
             if let account { try await self.save(account, on: connection) }
             try await connection.query(
-                "UPDATE callback SET outcome = \(json), finished_at = \(now.timeIntervalSince1970) WHERE code_hash = \(codeHash)",
+                """
+                UPDATE callback SET outcome = \(json), user_id = \(outcome.userID), finished_at = \(now.timeIntervalSince1970)
+                WHERE code_hash = \(codeHash)
+                """,
                 logger: self.logger)
         }
     }

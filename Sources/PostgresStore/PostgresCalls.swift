@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ extension PostgresAccountStore {
     @discardableResult
     func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(StoreError) -> T {
         try await Self.within(seconds: Self.callTimeout, location: location, check: { [self] in try await reach() }) { [self] in
-            if !migrated.value { try await migrate() }
+            if !migrated.load(ordering: .acquiring) { try await migrate() }
             return try await body(client)
         }
     }
@@ -79,14 +80,6 @@ func connectionFailure(_ error: any Error) -> String {
     default:
         return "\(error)"
     }
-}
-
-/// Set once, read from any thread.
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var isSet = false
-    var value: Bool { lock.withLock { isSet } }
-    func set() { lock.withLock { isSet = true } }
 }
 
 /// The first of several finishers wins; `outcome()` waits for it.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,45 +14,28 @@ import Glibc
 /// The schema, one migration per version, applied under an advisory lock so hosts starting together migrate once.
 extension PostgresAccountStore {
     static let migrations: [(identifier: String, sql: [PostgresQuery])] = [
-        (
-            "v1: accounts and callbacks",
-            [
-                """
-                CREATE TABLE account (
-                    user_id TEXT PRIMARY KEY NOT NULL,
-                    username TEXT,
-                    account_type TEXT,
-                    access_token TEXT NOT NULL,
-                    long_lived BOOLEAN NOT NULL,
-                    token_obtained_at DOUBLE PRECISION NOT NULL,
-                    token_expires_at DOUBLE PRECISION NOT NULL,
-                    permissions TEXT NOT NULL DEFAULT '',
-                    status TEXT NOT NULL DEFAULT 'active',
-                    status_detail TEXT,
-                    last_refresh_at DOUBLE PRECISION,
-                    last_refresh_error TEXT,
-                    refresh_claimed_at DOUBLE PRECISION,
-                    connected_at DOUBLE PRECISION NOT NULL,
-                    updated_at DOUBLE PRECISION NOT NULL
-                )
-                """,
-                "CREATE INDEX account_username ON account (lower(username))",
-                """
-                CREATE TABLE callback (
-                    code_hash TEXT PRIMARY KEY NOT NULL,
-                    ticket TEXT NOT NULL UNIQUE,
-                    browser_tag TEXT NOT NULL,
-                    outcome TEXT,
-                    created_at DOUBLE PRECISION NOT NULL,
-                    finished_at DOUBLE PRECISION
-                )
-                """,
-            ]
-        ),
-        ("v2: callback age index", ["CREATE INDEX callback_created_at ON callback (created_at)"]),
+        ("v1: accounts and callbacks", Schema.accountsAndCallbacks(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
+        ("v2: callback age index", Schema.callbackAgeIndex.map { PostgresQuery(unsafeSQL: $0) }),
         // The outcome rewritten by `rewriteOutcomes` (no SQL of its own).
         (PostgresAccountStore.outcomesAsMeaning, []),
+        // The callbacks' user ids filled in by `fillCallbackUserIDs`.
+        (PostgresAccountStore.deletions, Schema.deletions(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
     ]
+
+    static let deletions = "v4: deletions"
+
+    /// Migration v4: the account each kept callback names, read from its outcome.
+    func fillCallbackUserIDs(on connection: PostgresConnection) async throws {
+        var named: [(String, String)] = []
+        let rows = try await connection.query("SELECT code_hash, outcome FROM callback WHERE outcome IS NOT NULL", logger: logger)
+        for try await (codeHash, text) in rows.decode((String, String).self) {
+            let outcome = try? JSONDecoder().decode(CallbackOutcome.self, from: Data(text.utf8))
+            if let userID = outcome?.userID { named.append((codeHash, userID)) }
+        }
+        for (codeHash, userID) in named {
+            try await connection.query("UPDATE callback SET user_id = \(userID) WHERE code_hash = \(codeHash)", logger: logger)
+        }
+    }
 
     static let outcomesAsMeaning = "v3: callback outcomes as meaning"
 
@@ -71,7 +55,7 @@ extension PostgresAccountStore {
     /// (a wrong password, no such database) or is not there says so at once, where the pool would keep retrying.
     func migrate() async throws {
         try await onOwnConnection { try await self.migrate(on: $0) }
-        migrated.set()
+        migrated.store(true, ordering: .releasing)
     }
 
     /// Runs `body` on a connection of its own, outside the pool, and closes it.
@@ -101,6 +85,7 @@ extension PostgresAccountStore {
             for migration in Self.migrations where !applied.contains(migration.identifier) {
                 for statement in migration.sql { try await connection.query(statement, logger: self.logger) }
                 if migration.identifier == Self.outcomesAsMeaning { try await self.rewriteOutcomes(on: connection) }
+                if migration.identifier == Self.deletions { try await self.fillCallbackUserIDs(on: connection) }
                 try await connection.query(
                     "INSERT INTO instagram_auth_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(Date().timeIntervalSince1970))",
                     logger: self.logger)

@@ -40,39 +40,10 @@ public final class SQLiteAccountStore: AccountStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: accounts and callbacks") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE account (
-                        user_id TEXT PRIMARY KEY NOT NULL,
-                        username TEXT,
-                        account_type TEXT,
-                        access_token TEXT NOT NULL,
-                        long_lived INTEGER NOT NULL,
-                        token_obtained_at REAL NOT NULL,
-                        token_expires_at REAL NOT NULL,
-                        permissions TEXT NOT NULL DEFAULT '',
-                        status TEXT NOT NULL DEFAULT 'active',
-                        status_detail TEXT,
-                        last_refresh_at REAL,
-                        last_refresh_error TEXT,
-                        refresh_claimed_at REAL,
-                        connected_at REAL NOT NULL,
-                        updated_at REAL NOT NULL
-                    );
-                    CREATE INDEX account_username ON account(username COLLATE NOCASE);
-                    CREATE TABLE callback (
-                        code_hash TEXT PRIMARY KEY NOT NULL,
-                        ticket TEXT NOT NULL UNIQUE,
-                        browser_tag TEXT NOT NULL,
-                        outcome TEXT,
-                        created_at REAL NOT NULL,
-                        finished_at REAL
-                    );
-                    """)
+            for statement in Schema.accountsAndCallbacks(.sqlite) { try db.execute(sql: statement) }
         }
-        // Each claim deletes results older than a day: an index keeps that from reading the whole table.
         migrator.registerMigration("v2: callback age index") { db in
-            try db.execute(sql: "CREATE INDEX callback_created_at ON callback(created_at)")
+            for statement in Schema.callbackAgeIndex { try db.execute(sql: statement) }
         }
         // Outcomes kept as a page's words become what happened (`CallbackOutcome.fromPageWording`).
         migrator.registerMigration("v3: callback outcomes as meaning") { db in
@@ -81,6 +52,14 @@ public final class SQLiteAccountStore: AccountStore {
                 guard let outcome = CallbackOutcome.fromPageWording(row["outcome"]) else { continue }
                 try db.execute(
                     sql: "UPDATE callback SET outcome = ? WHERE code_hash = ?", arguments: [try outcome.storedForm(), row["code_hash"] as String])
+            }
+        }
+        migrator.registerMigration("v4: deletions") { db in
+            for statement in Schema.deletions(.sqlite) { try db.execute(sql: statement) }
+            let rows = try Row.fetchAll(db, sql: "SELECT code_hash, outcome FROM callback WHERE outcome IS NOT NULL")
+            for row in rows {
+                guard let userID = (try? Self.outcome(row["outcome"]))??.userID else { continue }
+                try db.execute(sql: "UPDATE callback SET user_id = ? WHERE code_hash = ?", arguments: [userID, row["code_hash"] as String])
             }
         }
         return migrator
@@ -109,7 +88,7 @@ public final class SQLiteAccountStore: AccountStore {
         try await write { db in try Self.save(account, in: db) }
     }
 
-    private static func save(_ account: Account, in db: Database) throws {
+    static func save(_ account: Account, in db: Database) throws {
             try db.execute(
                 sql: "INSERT INTO account (\(AccountSQL.insertColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) "
                     + AccountSQL.onConflict,
@@ -218,8 +197,8 @@ public final class SQLiteAccountStore: AccountStore {
         try await write { db in
             if let account { try Self.save(account, in: db) }
             try db.execute(
-                sql: "UPDATE callback SET outcome = ?, finished_at = ? WHERE code_hash = ?",
-                arguments: [json, now.timeIntervalSince1970, codeHash])
+                sql: "UPDATE callback SET outcome = ?, user_id = ?, finished_at = ? WHERE code_hash = ?",
+                arguments: [json, outcome.userID, now.timeIntervalSince1970, codeHash])
         }
     }
 
@@ -244,18 +223,20 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     static func callback(_ row: Row) throws -> CallbackRecord {
-        let text: String? = row["outcome"]
-        let outcome = try text.map { try JSONDecoder().decode(CallbackOutcome.self, from: Data($0.utf8)) }
-        return CallbackRecord(
-            ticket: row["ticket"], browserTag: row["browser_tag"], outcome: outcome,
+        CallbackRecord(
+            ticket: row["ticket"], browserTag: row["browser_tag"], outcome: try outcome(row["outcome"]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    static func outcome(_ text: String?) throws -> CallbackOutcome? {
+        try text.map { try JSONDecoder().decode(CallbackOutcome.self, from: Data($0.utf8)) }
     }
 
     // MARK: - Access
 
     /// Reads on the calling thread: a read in WAL mode never waits for a writer, and is over in microseconds,
     /// so hopping to GRDB's reader queue and back would cost more than the read.
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         do {
             return try readNow(body)
         } catch let error as StoreError {
@@ -269,7 +250,7 @@ public final class SQLiteAccountStore: AccountStore {
         try pool.read(body)
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         do {
             return try await pool.write(body)
         } catch let error as StoreError {

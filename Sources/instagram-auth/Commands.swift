@@ -121,7 +121,7 @@ struct Accounts: AsyncParsableCommand {
                 ]
                 item["username"] = account.username
                 item["account_type"] = account.accountType
-                item["status_detail"] = account.statusDetail
+                item["status_detail"] = account.inactiveReason
                 item["last_refresh_at"] = account.lastRefreshAt.map { iso.string(from: $0) }
                 item["last_refresh_error"] = account.lastRefreshError
                 return item
@@ -140,7 +140,7 @@ struct Accounts: AsyncParsableCommand {
                 [
                     account.username.map { "@\($0)" } ?? "-", account.userID,
                     account.status == .active ? (account.isLongLived ? "active" : "active (short-lived token)") : account.status.rawValue,
-                    Formatting.date(account.tokenExpiresAt),
+                    account.status == .deauthorized ? "- (token discarded)" : Formatting.date(account.tokenExpiresAt),
                     account.lastRefreshAt.map(Formatting.date) ?? "never",
                 ]
             }
@@ -179,8 +179,8 @@ struct TokenCommand: AsyncParsableCommand {
             account = all[0]
         }
         await store.close()
-        guard account.status == .active else {
-            throw CommandError("\(account.displayName) needs a new authorization: \(account.statusDetail ?? "token rejected")")
+        if let reason = account.inactiveReason {
+            throw CommandError("\(account.displayName) needs a new authorization: \(reason)")
         }
         guard account.tokenExpiresAt > Date() else {
             throw CommandError("the token of \(account.displayName) expired on \(Formatting.date(account.tokenExpiresAt))")

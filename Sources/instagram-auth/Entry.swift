@@ -36,7 +36,9 @@ struct InstagramAuthCommand: AsyncParsableCommand {
 
             Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
             """,
-        subcommands: [Serve.self, Refresh.self, Accounts.self, TokenCommand.self, Check.self, ImportPHP.self, ImportAccounts.self])
+        subcommands: [
+            Serve.self, Refresh.self, Accounts.self, TokenCommand.self, Forget.self, Check.self, ImportPHP.self, ImportAccounts.self,
+        ])
 }
 
 struct Serve: AsyncParsableCommand {

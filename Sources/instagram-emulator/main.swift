@@ -18,6 +18,8 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
             POST /_emulator/expire-codes
             POST /_emulator/age-tokens?seconds=N
             GET /_emulator/stats
+            POST /_emulator/deauthorize?user_id=ID[&url=U][&secret=S][&padded=1] (Meta's deauthorize callback, signed)
+            POST /_emulator/delete-data?user_id=ID[&url=U][&secret=S][&padded=1] (Meta's data deletion callback, signed)
             """)
 
     @Option(help: "Address to listen on; port 0 picks a free port. Loopback only.")
@@ -37,6 +39,12 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
 
     @Option(help: "The connected account's username.")
     var username = "emulated.creator"
+
+    @Option(help: ArgumentHelp("Where Meta's deauthorize callback goes (default: deauthorize beside the first redirect URI).", valueName: "url"))
+    var deauthorizeURL: String?
+
+    @Option(help: ArgumentHelp("Where Meta's data deletion callback goes (default: data-deletion beside the first redirect URI).", valueName: "url"))
+    var dataDeletionURL: String?
 
     @Option(help: "Seconds an authorization code stays valid.")
     var codeLifetime = 3600
@@ -62,11 +70,17 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
         let emulator = Emulator(
             app: .init(id: appID, secret: appSecret, redirectURIs: redirectURI),
             user: .init(id: userID, username: username),
-            codeLifetime: TimeInterval(codeLifetime))
+            codeLifetime: TimeInterval(codeLifetime),
+            callbackURLs: Self.callbackURLs(beside: redirectURI.first ?? "", deauthorize: deauthorizeURL, dataDeletion: dataDeletionURL))
         let tls = tlsCert.flatMap { cert in tlsKey.map { EmulatorServer.TLSFiles(certificateFile: cert, privateKeyFile: $0) } }
         let server = try await EmulatorServer(
             emulator: emulator, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port, tls: tls)
         FileHandle.standardOutput.write(Data("instagram-emulator listening on \(server.scheme)://\(host):\(server.port)\n".utf8))
         try await server.waitUntilClosed()
+    }
+
+    static func callbackURLs(beside redirectURI: String, deauthorize: String?, dataDeletion: String?) -> Emulator.CallbackURLs {
+        let beside = Emulator.CallbackURLs(besideRedirectURI: redirectURI)
+        return Emulator.CallbackURLs(deauthorize: deauthorize ?? beside.deauthorize, dataDeletion: dataDeletion ?? beside.dataDeletion)
     }
 }

@@ -3,6 +3,7 @@ import FastCGI
 import Foundation
 import InstagramAPI
 import InstagramEmulator
+import LogHandlers
 import Logging
 import SQLiteStore
 import Testing
@@ -112,38 +113,6 @@ final class PageHarness: @unchecked Sendable {
     }
 }
 
-/// Keeps every log line (message and metadata) so tests can check what was logged.
-final class LogRecorder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-
-    var text: String { lock.withLock { lines.joined(separator: "\n") } }
-
-    func logger() -> Logger {
-        Logger(label: "test") { _ in Handler(recorder: self) }
-    }
-
-    struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            let line = "\(event.level) \(event.message) \(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
-            recorder.lock.withLock { recorder.lines.append(line) }
-        }
-    }
-}
-
-extension Response {
-    var text: String { String(decoding: body, as: UTF8.self) }
-}
 
 @Suite("The page", .serialized)
 struct RouterTests {

@@ -20,12 +20,12 @@ struct EmulatorTests {
             codeLifetime: 60, now: { clock.now })
     }
 
-    func body(_ reply: Emulator.Reply) -> (Int, String) {
+    func body(_ reply: Emulator.Action) -> (Int, String) {
         if case .respond(let status, _, let body) = reply { return (status, body) }
         return (0, "")
     }
 
-    func json(_ reply: Emulator.Reply) -> [String: Any] {
+    func json(_ reply: Emulator.Action) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body(reply).1.utf8))) as? [String: Any] ?? [:]
     }
 

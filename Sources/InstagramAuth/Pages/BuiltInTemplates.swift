@@ -9,6 +9,7 @@ enum BuiltInTemplates {
         "declined": declined,
         "error": error,
         "continue": `continue`,
+        "deletion": deletion,
     ]
 
     static let layout = """
@@ -92,6 +93,18 @@ enum BuiltInTemplates {
         <h1>{{heading}}</h1>
         <p>{{message}}</p>
         <p><a class="button" href="{{url}}">{{link}}</a></p>
+
+        """
+
+    /// The status of a data deletion request, at the URL Meta shows the person who asked.
+    static let deletion = """
+        <h1>Data deletion request {{code}}</h1>
+        <p>Received on {{requested}} and completed at once: this site no longer stores anything about the Instagram account.</p>
+        <dl>
+        <dt>Account and access token</dt><dd>{{#accountDeleted}}deleted{{/accountDeleted}}{{^accountDeleted}}none was stored{{/accountDeleted}}</dd>
+        <dt>Authorization records</dt><dd>{{callbacks}}</dd>
+        </dl>
+        <p class="muted">Keep the confirmation code {{code}} to refer to this request.</p>
 
         """
 }

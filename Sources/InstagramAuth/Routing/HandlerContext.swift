@@ -24,6 +24,12 @@ public struct HandlerContext: Sendable {
     /// The page's own URL, where every error page offers to start again.
     var startURL: String { configuration.credentials.redirectURI }
 
+    /// The URL of the page's folder, with its last `/`: where the endpoints beside the page are.
+    var folderURL: String {
+        let uri = configuration.credentials.redirectURI
+        return uri.lastIndex(of: "/").map { String(uri[...$0]) } ?? uri + "/"
+    }
+
     /// The `error` page for `error`.
     func page(for error: PageError) -> Response {
         pages.render(

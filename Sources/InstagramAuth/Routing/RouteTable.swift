@@ -7,5 +7,9 @@ enum RouteTable {
         Route(.page, queryHas: "code", .waiting(CallbackHandler.respond)),
         Route(.page, queryHas: "result", .waiting(ResultHandler.respond)),
         Route(.page, .immediate(AuthorizeHandler.respond)),
+        // Meta's platform callbacks, and the status page a deletion's confirmation URL shows.
+        Route(.file("deauthorize"), methods: ["POST"], .waiting(DeauthorizeHandler.respond)),
+        Route(.file("data-deletion"), methods: ["POST"], .waiting(DataDeletionHandler.respond)),
+        Route(.file("deletion"), .waiting(DeletionStatusHandler.respond)),
     ]
 }

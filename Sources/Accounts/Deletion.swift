@@ -1,0 +1,35 @@
+import Foundation
+
+/// What one data deletion request removed, kept under its confirmation code so that its status page can say so.
+/// It names no account: what was deleted stays deleted.
+public struct DeletionRecord: Sendable, Equatable {
+    public var confirmationCode: String
+    public var requestedAt: Date
+    /// Whether an account, with its token, was stored and is now gone.
+    public var accountDeleted: Bool
+    /// How many kept authorization results named the account.
+    public var callbacksDeleted: Int
+
+    package init(confirmationCode: String, requestedAt: Date, accountDeleted: Bool, callbacksDeleted: Int) {
+        self.confirmationCode = confirmationCode
+        self.requestedAt = requestedAt
+        self.accountDeleted = accountDeleted
+        self.callbacksDeleted = callbacksDeleted
+    }
+
+    /// A new confirmation code: 16 random letters and digits, easy to read out and to put in a URL.
+    package static func newConfirmationCode() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789".utf8)
+        return String(decoding: RandomBytes.make(16).map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
+    }
+}
+
+extension CallbackOutcome {
+    /// The Instagram account this outcome names, if any: what a deletion request removes it by.
+    public var userID: String? {
+        switch self {
+        case .connected(let userID), .notAllowed(let userID, _): userID
+        case .codeRefused, .lookupFailed: nil
+        }
+    }
+}

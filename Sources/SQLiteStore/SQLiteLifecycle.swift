@@ -1,0 +1,55 @@
+import Accounts
+import Foundation
+import GRDB
+
+/// An account's end: deauthorized on Instagram, or everything about it deleted.
+extension SQLiteAccountStore {
+    public func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE account SET access_token = '', status = 'deauthorized', status_detail = NULL, refresh_claimed_at = NULL,
+                        updated_at = ?
+                    WHERE user_id = ?
+                    """,
+                arguments: [now.timeIntervalSince1970, userID])
+            return db.changesCount == 1
+        }
+    }
+
+    public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM account WHERE user_id = ?", arguments: [userID])
+            let accountDeleted = db.changesCount > 0
+            try db.execute(sql: "DELETE FROM callback WHERE user_id = ?", arguments: [userID])
+            let callbacksDeleted = db.changesCount
+            if let first = try Row.fetchOne(db, sql: "SELECT * FROM deletion WHERE request_key = ?", arguments: [requestKey]) {
+                return Self.deletion(first)
+            }
+            try db.execute(
+                sql: "DELETE FROM deletion WHERE requested_at < ?", arguments: [now.timeIntervalSince1970 - AccountSQL.deletionRetention])
+            let record = DeletionRecord(
+                confirmationCode: DeletionRecord.newConfirmationCode(), requestedAt: Date(timeIntervalSince1970: now.timeIntervalSince1970), accountDeleted: accountDeleted,
+                callbacksDeleted: callbacksDeleted)
+            try db.execute(
+                sql: """
+                    INSERT INTO deletion (confirmation_code, request_key, requested_at, account_deleted, callbacks_deleted)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [record.confirmationCode, requestKey, now.timeIntervalSince1970, accountDeleted, callbacksDeleted])
+            return record
+        }
+    }
+
+    public func deletion(confirmationCode: String) async throws(StoreError) -> DeletionRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM deletion WHERE confirmation_code = ?", arguments: [confirmationCode]).map(Self.deletion)
+        }
+    }
+
+    static func deletion(_ row: Row) -> DeletionRecord {
+        DeletionRecord(
+            confirmationCode: row["confirmation_code"], requestedAt: Date(timeIntervalSince1970: row["requested_at"]),
+            accountDeleted: row["account_deleted"], callbacksDeleted: row["callbacks_deleted"])
+    }
+}

@@ -1,0 +1,37 @@
+import Accounts
+import ArgumentParser
+import Foundation
+import InstagramAuth
+
+struct Forget: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove an account and everything stored about it, as a data deletion request from Meta does.",
+        discussion: """
+            USER is a username (with or without @) or a user id. A user id that no stored account has still \
+            removes the authorization records that name it. Prints the confirmation code; the page's \
+            deletion?code=CODE shows what was removed.
+            """)
+
+    @Argument(help: "The account.")
+    var user: String
+
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() async throws {
+        let store = try await Context.store(configFile: configFile.path)
+        let account = try await store.account(user)
+        let name = user.hasPrefix("@") ? String(user.dropFirst()) : user
+        guard let userID = account?.userID ?? (!name.isEmpty && name.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? name : nil) else {
+            await store.close()
+            throw CommandError("no connected account \(user); give its user id to remove what may still name it")
+        }
+        // A request key of its own: each `forget` is a request, answered with a new confirmation code.
+        let record = try await store.deleteEverything(about: userID, requestKey: "forget " + UUID().uuidString, now: Date())
+        await store.close()
+        let what = [
+            record.accountDeleted ? "the account and its token" : "no account was stored",
+            record.callbacksDeleted == 1 ? "1 authorization record" : "\(record.callbacksDeleted) authorization records",
+        ]
+        print("\(account?.displayName ?? userID): removed (\(what.joined(separator: ", "))); confirmation code \(record.confirmationCode)")
+    }
+}
