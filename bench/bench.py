@@ -224,6 +224,8 @@ class Bench:
             "INSTAGRAM_GRAPH_BASE_URL": self.emulator_url,
             "INSTAGRAM_AUTH_DATABASE": os.path.join(self.dir, "accounts.sqlite3"),
             "INSTAGRAM_AUTH_STATE_SECRET": "bench-state-secret-0123456789abcdef",
+            # Every visitor of the benchmark comes from 127.0.0.1: no limit on token requests per address.
+            "INSTAGRAM_AUTH_CALLBACK_LIMIT": "0",
         })
         return env
 
@@ -296,7 +298,10 @@ pm.max_children = {self.workers}
                 .replace("include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
                 .replace("listen 443 ssl;", f"listen 127.0.0.1:{port};")
                 .replace("server_name example.com;", "server_name localhost;"))
-        text = "\n".join(line for line in text.split("\n") if "ssl_certificate" not in line)
+        # Without the token-request limit (the benchmark's visitors all come from 127.0.0.1, and
+        # INSTAGRAM_AUTH_CALLBACK_LIMIT=0 lifts the responder's) and the access log (off for PHP-FPM too).
+        text = "\n".join(line for line in text.split("\n")
+                         if "ssl_certificate" not in line and "limit_req" not in line and "access_log" not in line)
         if not re.search(r"^server \{", text, re.M):
             text = f"server {{\n    listen 127.0.0.1:{port};\n{text}\n}}"
         return text
@@ -320,6 +325,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi_temp;
     scgi_temp_path {d}/scgi_temp;
     default_type text/html;
+{open(os.path.join(ROOT, "nginx", "instagram-auth-http.conf")).read()}
 {self.shipped("instagram-auth.conf", self.ports['ours'])}
 {self.shipped("instagram-auth-keepalive.conf", self.ports['ours_keepalive'])}
     server {{

@@ -37,7 +37,9 @@ public protocol AccountStore: Sendable {
     /// Records a failed refresh; with `needsAuthorization` the account must authorize again.
     func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
 
-    func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
+    /// Claims the code for one exchange, and with it `stateNonce` (the state it came with): a code already
+    /// claimed is `existing`, another code with a state already used is `stateUsed`.
+    func claimCallback(codeHash: String, stateNonce: String?, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim
     /// Records the outcome of a claimed callback; with `account`, saves it (as `save`) in the same transaction.
     func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError)
     /// Forgets a claim that has no outcome (only the claim with `ticket`, when given), so a retry may
@@ -56,6 +58,10 @@ public protocol AccountStore: Sendable {
 }
 
 extension AccountStore {
+    public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
+        try await claimCallback(codeHash: codeHash, stateNonce: nil, browserTag: browserTag, now: now)
+    }
+
     public func releaseCallback(codeHash: String) async throws(StoreError) {
         try await releaseCallback(codeHash: codeHash, ticket: nil)
     }

@@ -50,6 +50,8 @@ public enum CallbackClaim: Sendable, Equatable {
     case claimed(ticket: String)
     /// Another request has (or had) the code.
     case existing(CallbackRecord)
+    /// Another code came with the same `state`: a state is used once, so this code is not exchanged.
+    case stateUsed
 }
 
 extension CallbackOutcome {

@@ -50,6 +50,12 @@ package enum Schema {
     /// Each claim deletes results older than a day: an index keeps that from reading the whole table.
     package static let callbackAgeIndex = ["CREATE INDEX callback_created_at ON callback (created_at)"]
 
+    /// The state each code came with, so that one state leads to one token request.
+    package static let stateNonces = [
+        "ALTER TABLE callback ADD COLUMN state_nonce TEXT",
+        "CREATE UNIQUE INDEX callback_state_nonce ON callback (state_nonce)",
+    ]
+
     /// Deletion requests' records, and the account each callback names, so that a deletion finds them.
     /// The column's values for rows already kept are filled in from their outcomes (`CallbackOutcome.userID`).
     package static func deletions(_ dialect: Dialect) -> [String] {

@@ -46,6 +46,8 @@ final class Harness: Sendable {
             "INSTAGRAM_APP_ID": "4242", "INSTAGRAM_APP_SECRET": PageTarget.appSecret,
             "INSTAGRAM_REDIRECT_URI": PageTarget.redirectURI, "INSTAGRAM_HTTP_TIMEOUT": "1",
             "INSTAGRAM_AUTH_DATABASE": database, "INSTAGRAM_AUTH_ALLOWED_USERS": "tester, 17841405793187218",
+            // Every input comes from one address: a limit would answer most of them 429 before the exchange.
+            "INSTAGRAM_AUTH_CALLBACK_LIMIT": "0",
         ])
         store = try SQLiteAccountStore(path: database)
         pages = try Pages()

@@ -23,6 +23,8 @@ public struct Configuration: Sendable {
     public var scopes: [String]
     /// The key that signs `state`.
     public var stateKey: [UInt8]
+    /// Token requests one client address may cause per minute (`CallbackLimit`); 0 for no limit.
+    public var callbackLimit: Int
     /// The Meta app's secret, for a `signed_request` it signs rather than the Instagram app secret.
     public var metaAppSecret: String?
     public var showToken: Bool
@@ -42,7 +44,7 @@ public struct Configuration: Sendable {
         "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI", "INSTAGRAM_API",
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
-        "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
+        "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
@@ -105,6 +107,13 @@ public struct Configuration: Sendable {
         }
 
         metaAppSecret = try source.secret("INSTAGRAM_AUTH_META_APP_SECRET")
+
+        let limitText = source.value("INSTAGRAM_AUTH_CALLBACK_LIMIT") ?? "20"
+        guard let limit = Int(limitText), (0...100_000).contains(limit) else {
+            throw ConfigurationError(
+                "INSTAGRAM_AUTH_CALLBACK_LIMIT", "must be a whole number of token requests per client address per minute (0 for no limit), not \(limitText.debugDescription)")
+        }
+        callbackLimit = limit
 
         let lifetimeText = source.value("INSTAGRAM_AUTH_STATE_LIFETIME") ?? "600"
         guard let lifetime = Int(lifetimeText), (1...3600).contains(lifetime) else {

@@ -51,6 +51,11 @@ public struct StateSigner: Sendable {
         return .valid
     }
 
+    /// The random part of a state that `verify` found valid: what the store records, so the state is used once.
+    public static func nonce(of state: String) -> String {
+        String(state.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).first ?? "")
+    }
+
     private func mac(_ payload: String) -> String {
         Base64URL.encode(keyed.code(payload.utf8))
     }

@@ -247,19 +247,21 @@ public final class PostgresAccountStore: AccountStore {
 
     // MARK: - Callbacks
 
-    public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
+    public func claimCallback(codeHash: String, stateNonce: String?, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
         let ticket = Base64URL.encode(RandomBytes.make(18))
         let expired = now.timeIntervalSince1970 - AccountSQL.callbackRetention
         return try await transaction { connection in
             try await connection.query("DELETE FROM callback WHERE created_at < \(expired)", logger: self.logger)
             let inserted = try await connection.query(
                 """
-                INSERT INTO callback (code_hash, ticket, browser_tag, created_at) VALUES (\(codeHash), \(ticket), \(browserTag), \(now.timeIntervalSince1970))
-                ON CONFLICT (code_hash) DO NOTHING RETURNING ticket
+                INSERT INTO callback (code_hash, ticket, browser_tag, state_nonce, created_at)
+                VALUES (\(codeHash), \(ticket), \(browserTag), \(stateNonce), \(now.timeIntervalSince1970))
+                ON CONFLICT DO NOTHING RETURNING ticket
                 """, logger: self.logger)
             for try await _ in inserted { return .claimed(ticket: ticket) }
             guard let record = try await self.callback(where: .codeHash, is: codeHash, on: connection) else {
-                throw StoreError("a callback claim vanished")
+                // Not this code: its state came with another one.
+                return .stateUsed
             }
             return .existing(record)
         }

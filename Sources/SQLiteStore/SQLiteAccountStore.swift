@@ -62,6 +62,9 @@ public final class SQLiteAccountStore: AccountStore {
                 try db.execute(sql: "UPDATE callback SET user_id = ? WHERE code_hash = ?", arguments: [userID, row["code_hash"] as String])
             }
         }
+        migrator.registerMigration("v5: a state used once") { db in
+            for statement in Schema.stateNonces { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
@@ -176,17 +179,18 @@ public final class SQLiteAccountStore: AccountStore {
 
     // MARK: - Callbacks
 
-    public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
+    public func claimCallback(codeHash: String, stateNonce: String?, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
         let ticket = Base64URL.encode(RandomBytes.make(18))
         return try await write { db in
             try db.execute(
                 sql: "DELETE FROM callback WHERE created_at < ?", arguments: [now.timeIntervalSince1970 - AccountSQL.callbackRetention])
             try db.execute(
-                sql: "INSERT INTO callback (code_hash, ticket, browser_tag, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(code_hash) DO NOTHING",
-                arguments: [codeHash, ticket, browserTag, now.timeIntervalSince1970])
+                sql: "INSERT INTO callback (code_hash, ticket, browser_tag, state_nonce, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [codeHash, ticket, browserTag, stateNonce, now.timeIntervalSince1970])
             if db.changesCount == 1 { return .claimed(ticket: ticket) }
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM callback WHERE code_hash = ?", arguments: [codeHash]) else {
-                throw StoreError("a callback claim vanished")
+                // Not this code: its state came with another one.
+                return .stateUsed
             }
             return .existing(try Self.callback(row))
         }

@@ -74,6 +74,8 @@ final class Cluster: @unchecked Sendable {
 
         // Each host: the shipped location block, pointed at its own responder.
         let example = try String(contentsOf: Paths.repository.appendingPathComponent("nginx/instagram-auth.conf"), encoding: .utf8)
+        let httpContext = try String(contentsOf: Paths.repository.appendingPathComponent("nginx/instagram-auth-http.conf"), encoding: .utf8)
+        let nginxFolder = folder.appendingPathComponent("nginx").path
         var hostPorts: [Host: Int] = [:]
         var servers = ""
         for host in Host.allCases {
@@ -83,9 +85,9 @@ final class Cluster: @unchecked Sendable {
             hostPorts[host] = hostPort
             let location = example.replacingOccurrences(of: "unix:/run/instagram-auth/instagram-auth.sock", with: "unix:\(socket)")
                 .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
+                .replacingOccurrences(of: "/var/log/nginx/access.log", with: "\(nginxFolder)/logs/access.log")
             servers += "server {\n listen 127.0.0.1:\(hostPort);\n server_name localhost;\n\(location)\n}\n"
         }
-        let nginxFolder = folder.appendingPathComponent("nginx").path
         try FileManager.default.createDirectory(atPath: nginxFolder + "/logs", withIntermediateDirectories: true)
         let configuration = """
             \(getuid() == 0 ? "user root;" : "")
@@ -101,6 +103,7 @@ final class Cluster: @unchecked Sendable {
                 proxy_temp_path \(nginxFolder)/proxy_temp;
                 uwsgi_temp_path \(nginxFolder)/uwsgi_temp;
                 scgi_temp_path \(nginxFolder)/scgi_temp;
+            \(httpContext)
                 # The load balancer: host a unless the visitor's request says b.
                 map $http_x_test_host $backend { default 127.0.0.1:\(hostPorts[.a]!); b 127.0.0.1:\(hostPorts[.b]!); }
                 server {

@@ -62,11 +62,19 @@ struct FlowTests {
     @Test func invalidReusedExpiredAndMismatchedCodes() async throws {
         try await withStack { stack in
             let browser = Browser()
-            let (callback, state) = try await stack.authorize(browser: browser)
+            let (_, state) = try await stack.authorize(browser: browser)
 
             let invalid = try await stack.page("code=AQnotacode&state=\(state)", browser: browser)
             #expect(invalid.status == 400)
             #expect(invalid.body.contains("Invalid authorization code"))
+
+            // A state is used once: another code with it is refused without a token request.
+            let requests = try await stack.tokenRequests()
+            let (second, _) = try await stack.authorize(browser: browser)
+            let reused = try await stack.page("code=\(Stack.query(of: second)["code"]!)&state=\(state)", browser: browser)
+            #expect(reused.status == 400 && reused.body.contains("This authorization was already used"))
+            #expect(try await stack.tokenRequests() == requests)
+            let callback = second
 
             // A code spent elsewhere (another site, a script) before the visitor arrives: Instagram's refusal, explained.
             let code = Stack.query(of: callback)["code"]!
@@ -159,7 +167,8 @@ struct FlowTests {
     }
 
     @Test func instagramFailuresGiveClearPagesAndTheServerKeepsServing() async throws {
-        try await withStack { stack in
+        // One browser tries a dozen codes in a minute: more than a person would, so no limit here.
+        try await withStack(.init(settings: ["INSTAGRAM_AUTH_CALLBACK_LIMIT": "0"])) { stack in
             let browser = Browser()
             let cases: [(mode: String, status: Int, text: String)] = [
                 ("error", 502, "Instagram answered with an error"),

@@ -28,6 +28,8 @@ final class Stack: @unchecked Sendable {
     let socketPath: String
     let configPath: String
     var databasePath: String { folder.appendingPathComponent("accounts.sqlite3").path }
+    /// The web server's folder: its configuration, and its logs in `logs/`.
+    let serverFolder: String
     private(set) var responder: ChildProcess!
     private var emulator: ChildProcess?
     private var server: ChildProcess!
@@ -122,7 +124,7 @@ final class Stack: @unchecked Sendable {
         let socketPath = socketPath
         try await waitFor("the responder's socket") { FileManager.default.fileExists(atPath: socketPath) }
 
-        let serverFolder = folder.appendingPathComponent(options.server).path
+        serverFolder = folder.appendingPathComponent(options.server).path
         let generatorArguments =
             options.server == "nginx"
             ? [

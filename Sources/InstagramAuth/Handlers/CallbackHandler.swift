@@ -33,7 +33,9 @@ enum CallbackHandler {
                     "url": context.startURL, "link": "Start again",
                 ])
         }
-        let exchange = Exchange(code: code, browserTag: context.signer.bindingTag(browser ?? ""), context: context, backends: backends)
+        let exchange = Exchange(
+            code: code, stateNonce: StateSigner.nonce(of: request.query["state"] ?? ""), browserTag: context.signer.bindingTag(browser ?? ""),
+            client: request.request.remoteAddress, context: context, backends: backends)
         return await exchange.run()
     }
 

@@ -9,7 +9,10 @@ extension CallbackHandler {
     /// the same code (a reload, a double click, another host) waits for the first one's result.
     struct Exchange {
         let code: String
+        let stateNonce: String
         let browserTag: String
+        /// The visitor's address, as the web server gives it: what `CallbackLimit` counts.
+        let client: String
         let context: HandlerContext
         let backends: Backends
         private var store: any AccountStore { backends.store }
@@ -17,8 +20,10 @@ extension CallbackHandler {
         /// What the store keeps of the code; computed once, used by every call to the store.
         private let codeHash: String
 
-        init(code: String, browserTag: String, context: HandlerContext, backends: Backends) {
+        init(code: String, stateNonce: String, browserTag: String, client: String, context: HandlerContext, backends: Backends) {
+            self.client = client
             self.code = code
+            self.stateNonce = stateNonce
             self.codeHash = CallbackHandler.codeHash(code)
             self.browserTag = browserTag
             self.context = context
@@ -33,8 +38,18 @@ extension CallbackHandler {
             var claimed = false
             do {
                 while true {
-                    switch try await store.claimCallback(codeHash: codeHash, browserTag: browserTag, now: Date()) {
+                    switch try await store.claimCallback(codeHash: codeHash, stateNonce: stateNonce, browserTag: browserTag, now: Date()) {
+                    case .stateUsed:
+                        logger.notice("a second code with a used state refused", metadata: ["code": "\(Redact.short(code))"])
+                        return context.page(for: .stateUsed)
                     case .claimed(let ticket):
+                        if let wait = context.callbackLimit.admit(address: client, browser: browserTag) {
+                            try await store.releaseCallback(codeHash: codeHash, ticket: ticket)
+                            logger.warning("token requests over the limit; code not sent", metadata: ["client": "\(client)", "retry_after": "\(wait)"])
+                            var response = context.page(for: .tooManyRequests(retryAfter: wait))
+                            response.headers.append(("Retry-After", "\(wait)"))
+                            return response
+                        }
                         claimed = true
                         return try await exchange(ticket: ticket)
                     case .existing(let record):

@@ -25,6 +25,19 @@ public struct PageError: Error, Sendable, Equatable {
 
     static let notFound = PageError(404, "Not found", "This address is not one of this page's.")
 
+    /// Over `CallbackLimit`: nothing is sent to Instagram.
+    static func tooManyRequests(retryAfter seconds: Int) -> PageError {
+        PageError(
+            429, "Too many attempts", "Too many authorizations came from here in the last minute, so this one was not sent to Instagram.",
+            hint: "Wait \(Formatting.duration(seconds)) and reload this page.")
+    }
+
+    /// A second code with a `state` that already brought one: nothing is sent to Instagram.
+    static let stateUsed = PageError(
+        400, "This authorization was already used",
+        "Each authorization works for one Instagram answer, and this one already brought a code, so this code was not used.",
+        hint: "Start again to connect an account.")
+
     /// A missing, forged, expired or other browser's `state`.
     static func state(_ verdict: StateSigner.Verdict, lifetimeSeconds: Int) -> PageError {
         let heading = "The authorization could not be verified"

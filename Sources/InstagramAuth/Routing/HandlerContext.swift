@@ -11,6 +11,7 @@ public struct HandlerContext: Sendable {
     let signer: StateSigner
     let cookie: BrowserCookie
     let logger: Logger
+    let callbackLimit: CallbackLimit
 
     init(configuration: Configuration, pages: Pages, logger: Logger) {
         self.configuration = configuration
@@ -19,6 +20,7 @@ public struct HandlerContext: Sendable {
         self.cookie = BrowserCookie(
             path: configuration.redirectPath, secure: configuration.redirectIsHTTPS, maxAgeSeconds: signer.lifetimeSeconds + 300)
         self.logger = logger
+        self.callbackLimit = CallbackLimit(perAddress: configuration.callbackLimit)
     }
 
     /// The page's own URL, where every error page offers to start again.
