@@ -224,6 +224,7 @@ class Bench:
             "INSTAGRAM_GRAPH_BASE_URL": self.emulator_url,
             "INSTAGRAM_AUTH_DATABASE": os.path.join(self.dir, "accounts.sqlite3"),
             "INSTAGRAM_AUTH_STATE_SECRET": "bench-state-secret-0123456789abcdef",
+            "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
             # Every visitor of the benchmark comes from 127.0.0.1: no limit on token requests per address.
             "INSTAGRAM_AUTH_CALLBACK_LIMIT": "0",
         })

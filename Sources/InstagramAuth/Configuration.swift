@@ -34,7 +34,7 @@ public struct Configuration: Sendable {
     public var httpTimeoutSeconds: Int
     /// Where connected accounts are kept: a SQLite file, or a PostgreSQL database.
     public var database: DatabaseLocation
-    /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone.
+    /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone (`*`).
     public var allowedUsers: Set<String>?
 
     public static let defaultDatabasePath = "/var/lib/instagram-auth/accounts.sqlite3"
@@ -145,16 +145,26 @@ public struct Configuration: Sendable {
 
         database = try DatabaseLocation(source)
 
-        if let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") {
+        // Who may connect is always said, as oauth2-proxy insists on --email-domain: left unset, anyone's
+        // account could be connected to the site.
+        guard let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") else {
+            throw ConfigurationError(
+                "INSTAGRAM_AUTH_ALLOWED_USERS",
+                "is required: the Instagram usernames or user ids that may connect, comma separated, or * for anyone; set it in the environment or as a line INSTAGRAM_AUTH_ALLOWED_USERS=… in the configuration file")
+        }
+        if list.trimmingCharacters(in: .whitespaces) == "*" {
+            allowedUsers = nil
+        } else {
             let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map {
                 String($0.drop(while: { $0 == "@" })).lowercased()
             }.filter { !$0.isEmpty }
             guard !names.isEmpty else {
-                throw ConfigurationError("INSTAGRAM_AUTH_ALLOWED_USERS", "names nobody; leave it unset to allow anyone")
+                throw ConfigurationError("INSTAGRAM_AUTH_ALLOWED_USERS", "names nobody; write * to allow anyone")
+            }
+            guard !names.contains("*") else {
+                throw ConfigurationError("INSTAGRAM_AUTH_ALLOWED_USERS", "is * (anyone) or a list of accounts, not both")
             }
             allowedUsers = Set(names)
-        } else {
-            allowedUsers = nil
         }
     }
 

@@ -52,6 +52,9 @@ public enum LegacyDefines {
             INSTAGRAM_APP_ID=\(found["INSTAGRAM_APP_ID"]!)
             INSTAGRAM_APP_SECRET=\(found["INSTAGRAM_APP_SECRET"]!)
             INSTAGRAM_REDIRECT_URI=\(found["INSTAGRAM_REDIRECT_URI"]!)
+            # Required: the Instagram usernames or user ids that may connect, comma separated, or * for
+            # anyone. Write yours and remove the #:
+            # INSTAGRAM_AUTH_ALLOWED_USERS=your.username
 
             """
     }

@@ -295,7 +295,7 @@ struct ImportPHP: ParsableCommand {
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         handle.write(Data(text.utf8))
         try handle.close()
-        FileHandle.standardError.write(Data("wrote \(output)\n".utf8))
+        FileHandle.standardError.write(Data("wrote \(output); set INSTAGRAM_AUTH_ALLOWED_USERS in it (see its last lines)\n".utf8))
     }
 }
 

@@ -30,7 +30,8 @@ struct InstagramAuthCommand: AsyncParsableCommand {
         discussion: """
             Configuration comes from the environment, or from KEY=value lines in the file named by \
             --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID, \
-            INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI. Accounts are kept \
+            INSTAGRAM_APP_SECRET (or INSTAGRAM_APP_SECRET_FILE), INSTAGRAM_REDIRECT_URI, and \
+            INSTAGRAM_AUTH_ALLOWED_USERS (who may connect: usernames or user ids, or * for anyone). Accounts are kept \
             where INSTAGRAM_AUTH_DATABASE says: a SQLite file (/var/lib/instagram-auth/accounts.sqlite3 by \
             default), or postgres://user@host/database for several web servers sharing one store.
 

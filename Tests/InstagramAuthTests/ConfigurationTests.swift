@@ -11,6 +11,7 @@ struct ConfigurationTests {
         "INSTAGRAM_APP_ID": "123456",
         "INSTAGRAM_APP_SECRET": "secret",
         "INSTAGRAM_REDIRECT_URI": "https://example.com/instagram/",
+        "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
     ]
 
     func refusal(_ environment: [String: String], file: String? = nil) -> ConfigurationError? {
@@ -75,6 +76,9 @@ struct ConfigurationTests {
         ("INSTAGRAM_AUTH_STATE_LIFETIME", "0"),
         ("INSTAGRAM_AUTH_TEMPLATES", "/nonexistent/folder"),
         ("INSTAGRAM_AUTH_ALLOWED_USERS", " , "),
+        ("INSTAGRAM_AUTH_ALLOWED_USERS", "*, shop.owner"),
+        ("INSTAGRAM_AUTH_CALLBACK_LIMIT", "-1"),
+        ("INSTAGRAM_AUTH_CALLBACK_LIMIT", "ten"),
         ("INSTAGRAM_AUTH_DATABASE", "accounts.sqlite3"),
     ])
     func unsafeOrInvalidValuesAreRefusedByName(key: String, value: String) {
@@ -83,9 +87,17 @@ struct ConfigurationTests {
         #expect(refusal(environment)?.key == key)
     }
 
+    @Test func whoMayConnectIsAlwaysSaid() throws {
+        var environment = minimal
+        environment["INSTAGRAM_AUTH_ALLOWED_USERS"] = nil
+        let error = try #require(refusal(environment))
+        #expect(error.key == "INSTAGRAM_AUTH_ALLOWED_USERS")
+        #expect(error.problem.contains("is required") && error.problem.contains("* for anyone") && error.problem.contains("configuration file"))
+    }
+
     @Test func allowedUsersByNameOrID() throws {
         var environment = minimal
-        #expect(try Configuration.load(environment: environment).allows(userID: "1", username: "anyone"))
+        #expect(try Configuration.load(environment: environment).allows(userID: "1", username: "anyone"), "* allows anyone")
         environment["INSTAGRAM_AUTH_ALLOWED_USERS"] = "@Shop.Owner, 1784"
         let configuration = try Configuration.load(environment: environment)
         #expect(configuration.allows(userID: "1", username: "shop.owner"))
@@ -112,6 +124,7 @@ struct ConfigurationTests {
             INSTAGRAM_REDIRECT_URI = 'https://example.com/cb'
 
             INSTAGRAM_HTTP_TIMEOUT=5
+            INSTAGRAM_AUTH_ALLOWED_USERS=*
             """)
         let configuration = try Configuration.load(environment: ["INSTAGRAM_HTTP_TIMEOUT": "7"], configFile: path)
         #expect(configuration.credentials.appID == "999")
@@ -123,9 +136,10 @@ struct ConfigurationTests {
     }
 
     @Test func fileWithWindowsLineEnds() throws {
-        let text = "# saved with CRLF\r\nINSTAGRAM_APP_ID=999\r\nINSTAGRAM_APP_SECRET=\"s\"\r\n\r\nINSTAGRAM_REDIRECT_URI=https://example.com/cb\r\n"
+        let text = "# saved with CRLF\r\nINSTAGRAM_APP_ID=999\r\nINSTAGRAM_APP_SECRET=\"s\"\r\n\r\nINSTAGRAM_REDIRECT_URI=https://example.com/cb\r\nINSTAGRAM_AUTH_ALLOWED_USERS=*\r\n"
         #expect(try ConfigurationFile.parse(text, name: "crlf") == [
             "INSTAGRAM_APP_ID": "999", "INSTAGRAM_APP_SECRET": "s", "INSTAGRAM_REDIRECT_URI": "https://example.com/cb",
+            "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
         ])
         #expect(try Configuration.load(environment: [:], configFile: temporaryFile(text)).credentials.appID == "999")
     }

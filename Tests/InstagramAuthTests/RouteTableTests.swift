@@ -12,7 +12,7 @@ struct RouteTableTests {
     static func router(_ redirectURI: String) throws -> Router {
         let configuration = try Configuration.load(environment: [
             "INSTAGRAM_APP_ID": "4242", "INSTAGRAM_APP_SECRET": "route-secret", "INSTAGRAM_REDIRECT_URI": redirectURI,
-            "INSTAGRAM_AUTH_DATABASE": "/nonexistent/accounts.sqlite3",
+            "INSTAGRAM_AUTH_DATABASE": "/nonexistent/accounts.sqlite3", "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
         ])
         return Router(configuration: configuration, pages: try Pages(), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }

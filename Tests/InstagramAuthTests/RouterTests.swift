@@ -38,7 +38,7 @@ final class PageHarness: @unchecked Sendable {
         var environment = [
             "INSTAGRAM_APP_ID": "4242", "INSTAGRAM_APP_SECRET": Self.secret, "INSTAGRAM_REDIRECT_URI": Self.redirect,
             "INSTAGRAM_OAUTH_BASE_URL": base, "INSTAGRAM_API_BASE_URL": base, "INSTAGRAM_GRAPH_BASE_URL": base,
-            "INSTAGRAM_HTTP_TIMEOUT": "1",
+            "INSTAGRAM_HTTP_TIMEOUT": "1", "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
         ]
         for (key, files) in https {
             let secure = try await EmulatorServer(emulator: emulator, host: "127.0.0.1", port: 0, tls: files)

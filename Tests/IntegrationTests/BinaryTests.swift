@@ -19,6 +19,7 @@ struct BinaryTests {
         "INSTAGRAM_APP_SECRET": "cgi-secret-value",
         "INSTAGRAM_REDIRECT_URI": "https://example.com/instagram/",
         "INSTAGRAM_AUTH_DATABASE": FileManager.default.temporaryDirectory.appendingPathComponent("cgi-\(UUID().uuidString).sqlite3").path,
+        "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
     ]
 
     @Test func cgiModeAnswersOneRequest() async throws {
@@ -66,6 +67,21 @@ struct BinaryTests {
         #expect(!http.err.contains("cgi-secret-value"))
     }
 
+    @Test func serveCGIModeAndCheckRefuseToStartWithoutSayingWhoMayConnect() async throws {
+        var unsaid = configured
+        unsaid["INSTAGRAM_AUTH_ALLOWED_USERS"] = nil
+        let serve = try await run(["serve", "--listen", "127.0.0.1:1"], environment: unsaid)
+        let check = try await run(["check"], environment: unsaid)
+        for (refused, said) in [(serve, serve.err), (check, check.out)] {
+            #expect(refused.status != 0)
+            #expect(said.contains("INSTAGRAM_AUTH_ALLOWED_USERS: is required") && said.contains("* for anyone"), "\(said)")
+        }
+        unsaid.merge(["GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": ""]) { _, new in new }
+        let cgi = try await run([], environment: unsaid)
+        #expect(cgi.out.hasPrefix("Status: 500"))
+        #expect(cgi.err.contains("INSTAGRAM_AUTH_ALLOWED_USERS"))
+    }
+
     @Test func importsTheLegacyDefinesFile() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("php-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -84,14 +100,21 @@ struct BinaryTests {
         #expect(mode == 0o600)
         let text = try String(contentsOfFile: output, encoding: .utf8)
         #expect(text.contains("INSTAGRAM_APP_ID=1234567890123456\nINSTAGRAM_APP_SECRET=php-secret-value\nINSTAGRAM_REDIRECT_URI=https://example.com/instagram/index.php\n"))
-        // The result is a configuration the program accepts as it is.
-        let checked = try await run(
-            ["check", "--config", output],
-            environment: [
-                "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("a.sqlite3").path, "INSTAGRAM_HTTP_TIMEOUT": "1",
-                "INSTAGRAM_OAUTH_BASE_URL": "http://127.0.0.1:9", "INSTAGRAM_API_BASE_URL": "http://127.0.0.1:9",
-                "INSTAGRAM_GRAPH_BASE_URL": "http://127.0.0.1:9",
-            ])
+        // The result is a configuration the program accepts once it says who may connect.
+        let checkEnvironment = [
+            "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("a.sqlite3").path, "INSTAGRAM_HTTP_TIMEOUT": "1",
+            "INSTAGRAM_OAUTH_BASE_URL": "http://127.0.0.1:9", "INSTAGRAM_API_BASE_URL": "http://127.0.0.1:9",
+            "INSTAGRAM_GRAPH_BASE_URL": "http://127.0.0.1:9",
+        ]
+        #expect(text.contains("# INSTAGRAM_AUTH_ALLOWED_USERS="))
+        #expect(imported.err.contains("set INSTAGRAM_AUTH_ALLOWED_USERS"))
+        let unsaid = try await run(["check", "--config", output], environment: checkEnvironment)
+        #expect(unsaid.status != 0 && unsaid.out.contains("FAIL configuration: INSTAGRAM_AUTH_ALLOWED_USERS"))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("INSTAGRAM_AUTH_ALLOWED_USERS=shop.owner\n".utf8))
+        try handle.close()
+        let checked = try await run(["check", "--config", output], environment: checkEnvironment)
         #expect(checked.out.contains("ok   configuration: instagram-login, app 1234567890123456, redirect URI https://example.com/instagram/index.php"))
 
         let again = try await run(["import-php", defines, "--output", output], environment: [:])

@@ -68,6 +68,7 @@ final class Cluster: @unchecked Sendable {
             "INSTAGRAM_OAUTH_BASE_URL": base, "INSTAGRAM_API_BASE_URL": base, "INSTAGRAM_GRAPH_BASE_URL": base,
             "INSTAGRAM_HTTP_TIMEOUT": "3", "INSTAGRAM_AUTH_STATE_SECRET": Stack.stateSecret,
             "INSTAGRAM_AUTH_DATABASE": database, "INSTAGRAM_AUTH_DATABASE_PASSWORD_FILE": passwordFile,
+            "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
         ]
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -237,6 +237,7 @@ struct MultiHostTests {
             environment: [
                 "INSTAGRAM_APP_ID": Stack.appID, "INSTAGRAM_APP_SECRET": Stack.appSecret,
                 "INSTAGRAM_REDIRECT_URI": "http://127.0.0.1:8080/instagram/", "INSTAGRAM_AUTH_DATABASE": missing,
+                "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
             ])
         #expect(run.status != 0)
         #expect(run.err.contains("INSTAGRAM_AUTH_DATABASE") && run.err.contains("does not exist"), "\(run.err)")

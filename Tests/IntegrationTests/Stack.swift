@@ -106,6 +106,7 @@ final class Stack: @unchecked Sendable {
             "INSTAGRAM_HTTP_TIMEOUT": "2",
             "INSTAGRAM_AUTH_STATE_SECRET": Self.stateSecret,
             "INSTAGRAM_AUTH_DATABASE": folder.appendingPathComponent("accounts.sqlite3").path,
+            "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
         ]
         settings.merge(options.settings) { _, new in new }
         configPath = folder.appendingPathComponent("instagram-auth.conf").path

@@ -57,6 +57,7 @@ struct UntrustedInstagramTests {
             INSTAGRAM_API_BASE_URL=\(base)
             INSTAGRAM_GRAPH_BASE_URL=\(base)
             INSTAGRAM_AUTH_DATABASE=\(database)
+            INSTAGRAM_AUTH_ALLOWED_USERS=*
             INSTAGRAM_HTTP_TIMEOUT=2
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
