@@ -73,6 +73,7 @@ let package = Package(
                 "SQLiteStore",
                 "FastCGI",
                 "InstagramAPI",
+                "LogHandlers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,7 +111,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "instagram-auth-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
-        // Log handlers: lines kept in memory, for the fuzz targets and tests that check what was logged.
+        // Log handlers: the command line's (control characters escaped), and lines kept in memory for the
+        // fuzz targets and tests that check what was logged.
         .target(name: "LogHandlers", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // Starts a program with its three standard descriptors and no other: every child the tests start.
         .target(name: "ChildProcess", dependencies: ["CSpawn"]),
@@ -135,6 +137,7 @@ let package = Package(
             ]),
         .testTarget(name: "InstagramEmulatorTests", dependencies: ["InstagramEmulator"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
+        .testTarget(name: "LogHandlersTests", dependencies: ["LogHandlers", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -123,10 +123,7 @@ extension FastCGIServer {
                     setListening(false)
                     return
                 }
-                if address.ss_family == sa_family_t(AF_INET) {
-                    let peer = withUnsafePointer(to: &address) {
-                        $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-                    }
+                if let peer = PeerAddress(address) {
                     if let allowed = server.webServerAddresses, !allowed.contains(peer) {
                         warn("address", "refused a FastCGI connection from an address not in FCGI_WEB_SERVER_ADDRS")
                         close(fd)

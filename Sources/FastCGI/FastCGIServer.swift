@@ -39,11 +39,14 @@ public final class FastCGIServer: @unchecked Sendable {
     let slots: DispatchSemaphore
     let workersDone = DispatchGroup()
     let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
-    let webServerAddresses: Set<UInt32>?
+    /// The peers FCGI_WEB_SERVER_ADDRS allows, as IPv6 addresses (IPv4 ones mapped); nil for any.
+    let webServerAddresses: Set<PeerAddress>?
 
     /// Makes the event thread's epoll set and its wake-up eventfd; throws, saying which call failed and why,
     /// when the system refuses either (out of descriptors or memory).
     public init(listener: OpenListener, responder: any Responder, options: Options = Options(), logger: Logger) throws(ListenerError) {
+        // Read first: a list that names something other than an address is refused before anything is opened.
+        self.webServerAddresses = try Self.allowedWebServers(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
         self.listener = listener
         self.responder = responder
         self.options = options
@@ -67,7 +70,6 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         self.epoll = epoll
         self.wake = wake
-        self.webServerAddresses = Self.allowedWebServers(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
     }
 
     deinit {

@@ -7,7 +7,8 @@ import Glibc
 
 /// Where the responder takes its FastCGI connections from.
 public enum Listener: Sendable, Equatable {
-    /// A Unix socket at `path`, replacing a stale one; `mode` and `owner` let the web server's user connect.
+    /// A Unix socket at `path`, replacing a stale one; `mode` and `owner` let the web server's user connect
+    /// (without a mode, only its owner may).
     case unixSocket(path: String, mode: mode_t?, owner: String?)
     /// A TCP address, `host:port`.
     case tcp(host: String, port: Int)
@@ -41,9 +42,12 @@ public struct OpenListener: Sendable {
         switch listener {
         case .unixSocket(let path, let mode, let owner):
             try refuseLiveSocket(at: path)
-            let fd = FCGX_OpenSocket(path, backlog)
-            guard fd >= 0 else {
-                throw ListenerError("cannot listen on \(path): \(String(cString: strerror(errno)))")
+            let fd = try bindOwnerOnly(path)
+            // What is at the path now must be the socket just made: not a symlink or file put there meanwhile.
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK, info.st_uid == geteuid() else {
+                close(fd)
+                throw ListenerError("\(path) is not the socket just created; refusing to change its mode or owner")
             }
             if let mode, chmod(path, mode) != 0 {
                 throw ListenerError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
@@ -87,6 +91,43 @@ public struct OpenListener: Sendable {
         }
     }
 
+    /// A listening Unix socket at `path` (a stale one removed first), created readable and writable by its
+    /// owner only: the socket's mode, set before `bind`, is the file's, so there is no moment in which a wider
+    /// mode than asked for lets another user connect. Not the umask: it is the whole process's, and another
+    /// thread creating a file meanwhile would get it too.
+    private static func bindOwnerOnly(_ path: String) throws(ListenerError) -> Int32 {
+        var address = try socketAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ListenerError("cannot make a socket for \(path): \(String(cString: strerror(errno)))") }
+        guard fchmod(fd, 0o600) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ListenerError("cannot set the mode of the socket for \(path): \(reason)")
+        }
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, backlog) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ListenerError("cannot listen on \(path): \(reason)")
+        }
+        return fd
+    }
+
+    private static func socketAddress(_ path: String) throws(ListenerError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else { throw ListenerError("socket path is too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        return address
+    }
+
     /// A socket file another live process still answers on is not stale: refuse to steal it.
     private static func refuseLiveSocket(at path: String) throws(ListenerError) {
         var info = stat()
@@ -97,14 +138,7 @@ public struct OpenListener: Sendable {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard probe >= 0 else { return }
         defer { close(probe) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else { throw ListenerError("socket path is too long: \(path)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)
-            raw[path.utf8.count] = 0
-        }
+        var address = try socketAddress(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
@@ -137,7 +171,8 @@ public struct OpenListener: Sendable {
                 throw ListenerError("unknown group \(parts[1]) for --socket-owner")
             }
         }
-        if chown(path, uid, gid) != 0 {
+        // lchown: a symlink swapped in at the path changes its own owner, never its target's.
+        if lchown(path, uid, gid) != 0 {
             throw ListenerError("cannot change the owner of \(path) to \(owner): \(String(cString: strerror(errno)))")
         }
     }

@@ -20,15 +20,17 @@ extension FastCGIServer {
         }
     }
 
-    /// libfcgi's `FCGI_WEB_SERVER_ADDRS`: the IPv4 addresses allowed to connect over TCP.
-    static func allowedWebServers(_ list: String?) -> Set<UInt32>? {
+    /// libfcgi's `FCGI_WEB_SERVER_ADDRS`: the addresses allowed to connect over TCP, IPv4 or IPv6, comma
+    /// separated. Anything in it that is not an address is refused: a typo must not let everyone in.
+    static func allowedWebServers(_ list: String?) throws(ListenerError) -> Set<PeerAddress>? {
         guard let list, !list.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        var allowed = Set<UInt32>()
+        var allowed = Set<PeerAddress>()
         for item in list.split(separator: ",") {
-            var address = in_addr()
-            if inet_pton(AF_INET, item.trimmingCharacters(in: .whitespaces), &address) == 1 {
-                allowed.insert(address.s_addr)
+            let text = item.trimmingCharacters(in: .whitespaces)
+            guard let address = PeerAddress(text) else {
+                throw ListenerError("FCGI_WEB_SERVER_ADDRS: \(text.debugDescription) is not an IPv4 or IPv6 address")
             }
+            allowed.insert(address)
         }
         return allowed
     }

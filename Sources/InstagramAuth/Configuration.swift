@@ -217,9 +217,11 @@ public struct Configuration: Sendable {
         }
     }
 
-    static func isLoopback(_ host: String) -> Bool {
+    /// A literal loopback host: `localhost`, `127.0.0.0/8` or `::1`.
+    public static func isLoopback(_ host: String) -> Bool {
         let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
+        // Literal loopback only: a name such as x.localhost is resolved by DNS, which may not say loopback.
+        if host == "localhost" || host == "::1" { return true }
         let octets = host.split(separator: ".")
         return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
@@ -324,7 +326,9 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
             throw ConfigurationError("INSTAGRAM_AUTH_DATABASE_PASSWORD", "is only for a postgres:// database")
         }
         guard text.hasPrefix("/") else {
-            throw ConfigurationError(key, "must be an absolute path to a SQLite file or a postgres:// URL, not \(text.debugDescription)")
+            // A URL of another kind, or a misspelt one, may carry a password: it is never repeated.
+            let shown = text.contains(":") || text.contains("@") ? "this value" : text.debugDescription
+            throw ConfigurationError(key, "must be an absolute path to a SQLite file or a postgres:// URL, not \(shown)")
         }
         self = .sqlite(path: text)
     }

@@ -18,9 +18,10 @@ public struct PostgresLocation: Sendable, Equatable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Whether `text` names a PostgreSQL store rather than a SQLite file.
+    /// Whether `text` names a PostgreSQL store rather than a SQLite file: the scheme in any case, as URLs allow.
     public static func isURL(_ text: String) -> Bool {
-        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+        let scheme = text.prefix { $0 != ":" }.lowercased()
+        return (scheme == "postgres" || scheme == "postgresql") && text.dropFirst(scheme.count).hasPrefix("://")
     }
 
     public init(url text: String) throws(PostgresLocation.Invalid) {

@@ -4,6 +4,7 @@ import FastCGI
 import Foundation
 import InstagramAPI
 import InstagramAuth
+import LogHandlers
 import Logging
 
 #if canImport(Glibc)
@@ -85,15 +86,30 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ProcessHardening.noCoreDumps()
         let logger = CommandLineLogger.make(level: logLevel)
         let context = try await Context.open(configFile: configFile.path, waitingForServer: true, logger: logger)
         let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
-        let listener = try OpenListener.open(try chosenListener())
+        let chosen = try chosenListener()
+        if case .tcp(let host, let port) = chosen, !Configuration.isLoopback(host),
+            (ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty
+        {
+            logger.warning(
+                "listening on \(host):\(port), beyond loopback, without FCGI_WEB_SERVER_ADDRS: anyone who reaches this port can send FastCGI requests; set FCGI_WEB_SERVER_ADDRS to the web server's address")
+        }
+        let listener = try OpenListener.open(chosen)
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
         let router = Router(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
-        let server = try FastCGIServer(
-            listener: listener, responder: router, options: .init(workers: workers), logger: logger)
+        let server: FastCGIServer
+        do {
+            server = try FastCGIServer(listener: listener, responder: router, options: .init(workers: workers), logger: logger)
+        } catch {
+            // The HTTP client must be shut down before it goes: AsyncHTTPClient traps otherwise.
+            await transport.shutdown()
+            listener.removeSocketFile()
+            throw error
+        }
 
         signal(SIGPIPE, SIG_IGN)
         var sources: [any DispatchSourceSignal] = []
@@ -152,6 +168,7 @@ struct Serve: AsyncParsableCommand {
 /// One request from the CGI environment and stdin, answered on stdout.
 enum CGIMode {
     static func run(environment: [String: String]) async -> Int32 {
+        ProcessHardening.noCoreDumps()
         let logger = CommandLineLogger.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice")
         let response: Response
         var includeBody = true
@@ -187,9 +204,18 @@ enum CGIMode {
     }
 }
 
+enum ProcessHardening {
+    /// A core dump of the responder would hold the app secret and tokens: none is written, whatever the
+    /// limit it was started with.
+    static func noCoreDumps() {
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
+    }
+}
+
 enum CommandLineLogger {
     static func make(level: String) -> Logger {
-        var logger = Logger(label: "instagram-auth") { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "instagram-auth") { TextLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: level) ?? .info
         return logger
     }

@@ -184,6 +184,27 @@ struct ListenerTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o666)
     }
 
+    /// The socket file is made for its owner only, whatever the umask: without a mode it stays so.
+    @Test func theSocketIsCreatedForItsOwnerOnly() throws {
+        let path = try folder().appendingPathComponent("e.sock").path
+        let listener = try OpenListener.open(.unixSocket(path: path, mode: nil, owner: nil))
+        defer { close(listener.fd); listener.removeSocketFile() }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect((attributes[.type] as? FileAttributeType) == .typeSocket)
+    }
+
+    @Test func refusesToReplaceASymlink() throws {
+        let folder = try folder()
+        let target = folder.appendingPathComponent("target").path
+        FileManager.default.createFile(atPath: target, contents: Data("keep me".utf8))
+        let path = folder.appendingPathComponent("f.sock").path
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+        #expect(throws: ListenerError.self) { try OpenListener.open(.unixSocket(path: path, mode: 0o666, owner: nil)) }
+        #expect(FileManager.default.contents(atPath: target) == Data("keep me".utf8))
+        #expect((try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) != 0o666)
+    }
+
     @Test func replacesAStaleSocketButNotALiveOne() throws {
         let path = try folder().appendingPathComponent("b.sock").path
         let first = try OpenListener.open(.unixSocket(path: path, mode: nil, owner: nil))

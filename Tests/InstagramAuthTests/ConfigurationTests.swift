@@ -114,6 +114,36 @@ struct ConfigurationTests {
         let configuration = try Configuration.load(environment: environment)
         #expect(configuration.endpoints.apiBaseURL == "http://localhost:8810")
         #expect(!configuration.redirectIsHTTPS)
+        // Only literal loopback: a DNS name under .localhost, or one that looks like an address, is not.
+        for host in ["x.localhost", "127.0.0.1.example.com", "localhost.example.com", "128.0.0.1", "[::2]"] {
+            environment["INSTAGRAM_API_BASE_URL"] = "http://\(host):8810"
+            #expect(refusal(environment)?.key == "INSTAGRAM_API_BASE_URL", "\(host)")
+        }
+    }
+
+    @Test func noSpellingOfADatabaseURLLeaksItsPassword() {
+        let password = "Pa55-w0rd-never-shown"
+        for url in [
+            "POSTGRES://app:\(password)@db/accounts", "PostgreSQL://app:\(password)@db/accounts", "postgres://app:\(password)@/accounts",
+            "postgres://app:\(password)@db/", "postgres:/app:\(password)@db/accounts", "postgres//app:\(password)@db/accounts",
+            "mysql://app:\(password)@db/accounts", "app:\(password)@db/accounts", "https://app:\(password)@db/accounts",
+        ] {
+            var environment = minimal
+            environment["INSTAGRAM_AUTH_DATABASE"] = url
+            do {
+                let configuration = try Configuration.load(environment: environment)
+                guard case .postgres(let location) = configuration.database else {
+                    Issue.record("\(url) read as \(configuration.database)")
+                    continue
+                }
+                #expect(location.password == password)
+                #expect(!configuration.database.description.contains(password))
+            } catch {
+                #expect(!url.hasPrefix("P"), "the scheme in another case is still PostgreSQL's: \(error)")
+                #expect(error.key == "INSTAGRAM_AUTH_DATABASE")
+                #expect(!error.description.contains(password), "\(error)")
+            }
+        }
     }
 
     @Test func fileValuesWithEnvironmentWinning() throws {

@@ -230,8 +230,9 @@ struct RouterTests {
 
     @Test func declinedPageEscapesTheReason() async throws {
         let harness = try await PageHarness()
+        let (state, cookie) = await harness.begin()
         let response = await harness.get(
-            "error=access_denied&error_reason=user_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x")
+            "error=access_denied&error_reason=user_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=\(state)", cookie: cookie)
         #expect(response.status == 200)
         #expect(response.text.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || response.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(!response.text.contains("<script>"))

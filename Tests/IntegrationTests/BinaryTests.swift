@@ -67,6 +67,32 @@ struct BinaryTests {
         #expect(!http.err.contains("cgi-secret-value"))
     }
 
+    @Test func listeningBeyondLoopbackWithoutAnAllowListWarnsAndABadListIsRefused() async throws {
+        let port = try freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("listen-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let responder = try Stack.launch(
+            try Paths.product("instagram-auth"), ["serve", "--listen", "0.0.0.0:\(port)"], log: log, environment: configured)
+        try await waitFor("the responder") { canConnect(port: port) }
+        await Stack.stop(responder)
+        let said = try String(contentsOf: log, encoding: .utf8)
+        #expect(said.contains("beyond loopback, without FCGI_WEB_SERVER_ADDRS"), "\(said)")
+
+        var listed = configured
+        listed["FCGI_WEB_SERVER_ADDRS"] = "127.0.0.1, web1.example.com"
+        let refused = try await run(["serve", "--listen", "127.0.0.1:\(port)"], environment: listed)
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("FCGI_WEB_SERVER_ADDRS: \"web1.example.com\" is not an IPv4 or IPv6 address"), "\(refused.err)")
+    }
+
+    @Test func theResponderWritesNoCoreDump() async throws {
+        try await withStack { stack in
+            let limits = try String(contentsOfFile: "/proc/\(stack.responder.pid)/limits", encoding: .utf8)
+            let core = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") })
+            #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+        }
+    }
+
     @Test func serveCGIModeAndCheckRefuseToStartWithoutSayingWhoMayConnect() async throws {
         var unsaid = configured
         unsaid["INSTAGRAM_AUTH_ALLOWED_USERS"] = nil

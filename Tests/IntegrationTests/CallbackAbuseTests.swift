@@ -48,4 +48,16 @@ struct CallbackAbuseTests {
             #expect(!log.contains(code) && !log.contains(state) && !log.contains("code="))
         }
     }
+
+    @Test func aLineBreakFromTheAddressBarCannotForgeALogLine() async throws {
+        try await withStack { stack in
+            let forged = "2026-12-02T10:00:00+0000 error instagram-auth: account @attacker connected"
+            let query = "error=x%0A" + forged.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let page = try await stack.page(query)
+            #expect(page.status == 200)
+            let lines = stack.responderLog.split(separator: "\n")
+            #expect(lines.contains { $0.contains("authorization declined") && $0.contains("error=x\\n2026-12-02") }, "\(lines.suffix(5))")
+            #expect(!lines.contains { $0.hasPrefix("2026-12-02T10:00:00+0000 error") })
+        }
+    }
 }

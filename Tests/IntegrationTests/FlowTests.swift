@@ -152,8 +152,11 @@ struct FlowTests {
             let (_, state) = try await stack.authorize(browser: browser)
             let payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%27"
             let declined = try await stack.page(
-                "error=access_denied&error_description=\(payload)&error_reason=\(payload)&state=\(payload)", browser: browser)
+                "error=access_denied&error_description=\(payload)&error_reason=\(payload)&state=\(state)", browser: browser)
             #expect(declined.body.contains("&lt;script&gt;alert(1)"))
+            // Without a state of this site's, a link cannot put words of its choosing on the page.
+            let forged = try await stack.page("error=access_denied&error_description=Call%20us%20at%20555&state=\(payload)", browser: browser)
+            #expect(forged.status == 200 && !forged.body.contains("Call us"))
             let badCode = try await stack.page("code=\(payload)&state=\(state)", browser: browser)
             #expect(badCode.status == 400)
             let badState = try await stack.page("code=AQabc&state=\(payload)", browser: browser)
@@ -303,11 +306,11 @@ struct FlowTests {
             let start = try await stack.page(browser: browser)
             #expect(start.status == 200)
             #expect(start.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
-            let (callback, _) = try await stack.authorize(browser: browser)
+            let (callback, state) = try await stack.authorize(browser: browser)
             let done = try await stack.request(callback, browser: browser)
             #expect(done.status == 200, "\(server): \(done.body)")
             #expect(done.body.contains("@emulated.creator (17841405793187218)"))
-            let declined = try await stack.page("error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E", browser: browser)
+            let declined = try await stack.page("error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E&state=\(state)", browser: browser)
             #expect(declined.body.contains("&lt;b&gt;no&lt;"))
             let post = try await stack.page(method: .POST)
             #expect(post.status == 405)
