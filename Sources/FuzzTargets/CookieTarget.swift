@@ -3,9 +3,12 @@ import InstagramAuth
 
 /// The `Cookie` request header as the page reads it for the browser binding.
 enum CookieTarget {
+    /// The page's cookie over https below `/instagram/`: `__Secure-instagram_auth_browser`.
+    static let cookie = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900, key: Array("cookie fuzz key".utf8))
+
     static func run(_ input: [UInt8]) throws(InvariantViolation) {
         let header = input.text
-        let name = BrowserCookie.name
+        let name = cookie.name
         let value = CookieHeader.value(named: name, in: header)
 
         // Every ';' separates two cookies and the first '=' separates name and value, whatever
@@ -17,19 +20,24 @@ enum CookieTarget {
         }
 
         // Our cookie sent after the header's own: the first one still wins.
-        let fresh = BrowserCookie.newValue()
+        let fresh = cookie.newValue()
         let after = CookieHeader.value(named: name, in: header + "; \(name)=\(fresh)")
         try require(after == (value ?? fresh), "\(header.shown) followed by our cookie gave \(after?.shown ?? "nil")")
 
         // What Set-Cookie sets is what the next request's Cookie header gives back, in front of anything.
-        let setCookie = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900).header(value: fresh)
+        let setCookie = cookie.header(value: fresh)
         let sent = String(setCookie.prefix { $0 != ";" })
         let before = CookieHeader.value(named: name, in: "\(sent); " + header)
         try require(before == fresh, "our cookie in front of \(header.shown) gave \(before?.shown ?? "nil")")
-        try require(BrowserCookie.isWellFormed(fresh), "a new browser id \(fresh) is not well-formed")
+        try require(BrowserCookie.isWellFormed(fresh) && cookie.isOurs(fresh), "a new browser id \(fresh) is not well-formed and ours")
+        // Only ids this site issued are read: anything else in the header counts as no cookie.
+        try require(
+            cookie.value(in: header) == value.flatMap { cookie.isOurs($0) ? $0 : nil }, "\(header.shown) gave a browser id not ours")
+        let other = (fresh.first == "A" ? "B" : "A") + fresh.dropFirst()
+        try require(!cookie.isOurs(other), "\(other) is taken as ours")
 
         // A value the page accepts as a browser id goes back into Set-Cookie: it must be a plain cookie value.
-        for candidate in candidates(in: header) where BrowserCookie.isWellFormed(candidate) {
+        for candidate in candidates(in: header) where BrowserCookie.isWellFormed(candidate) || cookie.isOurs(candidate) {
             try require(
                 candidate.utf8.count == 32 && candidate.unicodeScalars.allSatisfy(isCookieOctet),
                 "\(candidate.shown) is taken as a browser id but is not a plain cookie value")

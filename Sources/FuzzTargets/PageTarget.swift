@@ -17,8 +17,6 @@ import SQLiteStore
 enum PageTarget {
     static let redirectURI = "https://example.com/instagram/"
     static let appSecret = "page-app-secret-3f9c1e7b52"
-    /// A well-formed browser id (what the binding cookie holds).
-    static let browser = "ZnV6ei1icm93c2VyLWlkLTAwMDAwMDAx"
 
     static let harness: Harness = {
         do {
@@ -38,6 +36,9 @@ final class Harness: Sendable {
     let store: SQLiteAccountStore
     let pages: Pages
     let signer: StateSigner
+    /// The page's binding cookie, and a browser id it issued: what `{browser}` becomes.
+    let cookie: BrowserCookie
+    let browser: String
     let log = LogRecorder()
 
     init() throws {
@@ -52,13 +53,15 @@ final class Harness: Sendable {
         store = try SQLiteAccountStore(path: database)
         pages = try Pages()
         signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
+        cookie = BrowserCookie(path: configuration.redirectPath, secure: true, maxAgeSeconds: 1, key: configuration.stateKey)
+        browser = cookie.newValue()
     }
 
     func run(_ input: [UInt8]) throws(InvariantViolation) {
         let (head, tail) = input.splitOnce(Array("\n\n".utf8))
-        let state = signer.issue(browser: PageTarget.browser)
+        let state = signer.issue(browser: browser)
         let strings = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
-            Array($0).text.replacingOccurrences(of: "{state}", with: state).replacingOccurrences(of: "{browser}", with: PageTarget.browser)
+            Array($0).text.replacingOccurrences(of: "{state}", with: state).replacingOccurrences(of: "{browser}", with: browser)
         }
         let params = FastCGIServer.params(strings)
         let request = Request(params: params)
@@ -77,11 +80,11 @@ final class Harness: Sendable {
         // Nothing goes to Instagram unless a GET carries a well-formed code and a state this site
         // issued to this browser, and no error.
         let query = firstValues(FormEncoding.decode(request.query))
-        let cookie = CookieHeader.value(named: BrowserCookie.name, in: request.headers["cookie"])
+        let sentBrowser = cookie.value(in: request.headers["cookie"])
         let code = query["code"].map(cleanCode)
         let mayCall =
             request.method == "GET" && (query["error"] ?? "").isEmpty && code.map(isWellFormedCode) == true
-            && signer.verify(query["state"], browser: cookie) == .valid
+            && signer.verify(query["state"], browser: sentBrowser) == .valid
         if !mayCall {
             try require(calls.isEmpty, "\(calls.count) calls to Instagram for \(request.method) ?\(request.query.shown) without a valid state")
         }
@@ -150,10 +153,10 @@ final class Harness: Sendable {
                 "Location \(location.shown)")
         }
         if let setCookie = response.value(of: "Set-Cookie") {
-            let value = String(setCookie.prefix { $0 != ";" }.dropFirst(BrowserCookie.name.count + 1))
-            try require(BrowserCookie.isWellFormed(value), "Set-Cookie \(setCookie.shown)")
-            let sent = CookieHeader.value(named: BrowserCookie.name, in: request.headers["cookie"])
-            if let sent, BrowserCookie.isWellFormed(sent) {
+            let value = String(setCookie.prefix { $0 != ";" }.dropFirst(cookie.name.count + 1))
+            try require(setCookie.hasPrefix(cookie.name + "=") && cookie.isOurs(value), "Set-Cookie \(setCookie.shown)")
+            // A browser id this site issued is kept; any other is replaced, never adopted.
+            if let sent = CookieHeader.value(named: cookie.name, in: request.headers["cookie"]), cookie.isOurs(sent) {
                 try require(value == sent, "the browser's id \(sent.shown) was replaced by \(value.shown)")
             }
         }

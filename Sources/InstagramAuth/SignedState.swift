@@ -87,29 +87,55 @@ struct KeyedMAC: @unchecked Sendable {
     }
 }
 
-/// The cookie that binds a `state` to the browser it was issued to.
+/// The cookie that binds a `state` to the browser it was issued to. Its value is 16 random bytes and a MAC of
+/// them, so a value this site did not issue (one tossed in from a sibling subdomain) is replaced, never
+/// adopted. Over https its name carries the prefix browsers protect: `__Host-` where the page's path is `/`
+/// (no other host or path may set it), `__Secure-` otherwise.
 public struct BrowserCookie: Sendable {
-    public static let name = "instagram_auth_browser"
+    public static let baseName = "instagram_auth_browser"
+    public let name: String
     public let path: String
     public let secure: Bool
     public let maxAgeSeconds: Int
+    private let keyed: KeyedMAC
 
-    public init(path: String, secure: Bool, maxAgeSeconds: Int) {
+    public init(path: String, secure: Bool, maxAgeSeconds: Int, key: [UInt8]) {
+        self.name = (secure ? (path == "/" ? "__Host-" : "__Secure-") : "") + Self.baseName
         self.path = path
         self.secure = secure
         self.maxAgeSeconds = maxAgeSeconds
+        self.keyed = KeyedMAC(HMAC<SHA256>(key: SymmetricKey(data: Array("instagram-auth browser id v1".utf8) + key)))
     }
 
-    /// A fresh, random browser id.
-    public static func newValue() -> String { Base64URL.encode(RandomBytes.make(24)) }
+    /// A fresh browser id: random, with its MAC.
+    public func newValue() -> String {
+        let random = RandomBytes.make(16)
+        return Base64URL.encode(random + mac(random))
+    }
 
-    /// Only values that look like ours are taken from the Cookie header.
+    /// Whether this site issued `value`: the MAC of its random part, compared in constant time.
+    public func isOurs(_ value: String) -> Bool {
+        guard Self.isWellFormed(value), let bytes = Base64URL.decode(value) else { return false }
+        let expected = mac(Array(bytes.prefix(16)))
+        return zip(bytes.suffix(8), expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The browser id in a Cookie header, if this site issued it.
+    public func value(in header: String?) -> String? {
+        CookieHeader.value(named: name, in: header).flatMap { isOurs($0) ? $0 : nil }
+    }
+
+    private func mac(_ random: [UInt8]) -> [UInt8] {
+        Array(keyed.code(Base64URL.encode(random).utf8).prefix(8))
+    }
+
+    /// The shape of a browser id: 32 base64url characters, 24 bytes.
     public static func isWellFormed(_ value: String) -> Bool {
         value.utf8.count == 32 && Base64URL.decode(value)?.count == 24
     }
 
     public func header(value: String) -> String {
-        var parts = ["\(Self.name)=\(value)", "Path=\(path)", "Max-Age=\(maxAgeSeconds)", "HttpOnly", "SameSite=Lax"]
+        var parts = ["\(name)=\(value)", "Path=\(path)", "Max-Age=\(maxAgeSeconds)", "HttpOnly", "SameSite=Lax"]
         if secure { parts.append("Secure") }
         return parts.joined(separator: "; ")
     }

@@ -266,7 +266,8 @@ struct ConfigurationTests {
 @Suite("Signed state")
 struct StateTests {
     let signer = StateSigner(key: Array("key-key-key-key-key-key-key-key-".utf8), lifetimeSeconds: 600)
-    let browser = BrowserCookie.newValue()
+    static let cookie = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900, key: Array("key-key-key-key-key-key-key-key-".utf8))
+    let browser = Self.cookie.newValue()
 
     @Test func issuedStateVerifiesInTheSameBrowser() {
         let state = signer.issue(browser: browser)
@@ -292,7 +293,7 @@ struct StateTests {
         #expect(otherKey.verify(state, browser: browser) == .forged)
         #expect(signer.verify(state, browser: browser, now: now + 601) == .expired)
         #expect(signer.verify(state, browser: nil, now: now) == .noCookie)
-        #expect(signer.verify(state, browser: BrowserCookie.newValue(), now: now) == .otherBrowser)
+        #expect(signer.verify(state, browser: Self.cookie.newValue(), now: now) == .otherBrowser)
     }
 
     @Test func cookieHeaderAndCookieValues() {
@@ -306,9 +307,27 @@ struct StateTests {
         #expect(BrowserCookie.isWellFormed(browser))
         #expect(!BrowserCookie.isWellFormed("short"))
         #expect(!BrowserCookie.isWellFormed(String(repeating: "<", count: 32)))
-        let secure = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900).header(value: "v")
-        #expect(secure == "instagram_auth_browser=v; Path=/instagram/; Max-Age=900; HttpOnly; SameSite=Lax; Secure")
-        #expect(!BrowserCookie(path: "/", secure: false, maxAgeSeconds: 1).header(value: "v").contains("Secure"))
+        let secure = Self.cookie.header(value: "v")
+        #expect(secure == "__Secure-instagram_auth_browser=v; Path=/instagram/; Max-Age=900; HttpOnly; SameSite=Lax; Secure")
+        let plain = BrowserCookie(path: "/", secure: false, maxAgeSeconds: 1, key: [1])
+        #expect(plain.header(value: "v") == "instagram_auth_browser=v; Path=/; Max-Age=1; HttpOnly; SameSite=Lax")
+        // At the root of an https site the cookie is the host's alone.
+        #expect(BrowserCookie(path: "/", secure: true, maxAgeSeconds: 1, key: [1]).name == "__Host-instagram_auth_browser")
+    }
+
+    @Test func onlyBrowserIdsThisSiteIssuedAreRead() {
+        let cookie = Self.cookie
+        let issued = cookie.newValue()
+        #expect(cookie.isOurs(issued))
+        #expect(cookie.value(in: "a=1; __Secure-instagram_auth_browser=\(issued)") == issued)
+        // Well formed, but not issued here (tossed in from a sibling subdomain, or made up): not read.
+        let madeUp = "ZnV6ei1icm93c2VyLWlkLTAwMDAwMDAx"
+        #expect(BrowserCookie.isWellFormed(madeUp) && !cookie.isOurs(madeUp))
+        #expect(cookie.value(in: "__Secure-instagram_auth_browser=\(madeUp)") == nil)
+        // Issued with another key, or under the name without its prefix: not read either.
+        let other = BrowserCookie(path: "/instagram/", secure: true, maxAgeSeconds: 900, key: Array("another-key-another-key-another-".utf8))
+        #expect(!cookie.isOurs(other.newValue()))
+        #expect(cookie.value(in: "instagram_auth_browser=\(issued)") == nil)
     }
 
     @Test func redactionKeepsOnlyAPrefix() {

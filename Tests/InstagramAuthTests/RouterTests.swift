@@ -92,6 +92,11 @@ final class PageHarness: @unchecked Sendable {
         return await get(String(location[location.index(after: split)...]), cookie: cookie, on: page)
     }
 
+    /// The Cookie header of another browser this page issued an id to.
+    func anotherBrowser() -> String {
+        "\(page.context.cookie.name)=\(page.context.cookie.newValue())"
+    }
+
     /// Opens the authorize page and returns the state and the cookie it set.
     func begin() async -> (state: String, cookie: String) {
         let response = await get("")
@@ -159,7 +164,7 @@ struct RouterTests {
         let stored = try #require(try await harness.store.account("tester"))
         #expect(stored.isLongLived)
         #expect(stored.tokenExpiresAt > Date() + 50 * 86_400)
-        #expect(await harness.get(String(location.split(separator: "?")[1]), cookie: "instagram_auth_browser=\(BrowserCookie.newValue())").status == 403)
+        #expect(await harness.get(String(location.split(separator: "?")[1]), cookie: harness.anotherBrowser()).status == 403)
         try await harness.close()
     }
 
@@ -170,7 +175,7 @@ struct RouterTests {
         // A host claimed this code an hour ago and never finished (it stopped, or its database call failed).
         let configuration = try Configuration.load(environment: harness.environment)
         let signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
-        let browser = String(cookie.dropFirst("\(BrowserCookie.name)=".count))
+        let browser = String(cookie.dropFirst("\(harness.page.context.cookie.name)=".count))
         _ = try await harness.store.claimCallback(codeHash: CallbackHandler.codeHash(code), browserTag: signer.bindingTag(browser), now: Date() - 3600)
         let began = Date()
         let response = await harness.visit("code=\(code)&state=\(state)", cookie: cookie)
@@ -196,7 +201,7 @@ struct RouterTests {
             ("code=\(code)", cookie, 400),
             ("code=\(code)&state=forged", cookie, 403),
             ("code=\(code)&state=\(state)", nil, 403),
-            ("code=\(code)&state=\(state)", "instagram_auth_browser=\(BrowserCookie.newValue())", 403),
+            ("code=\(code)&state=\(state)", harness.anotherBrowser(), 403),
         ]
         for (query, cookie, status) in cases {
             let response = await harness.get(query, cookie: cookie)

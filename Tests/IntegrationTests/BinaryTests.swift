@@ -28,7 +28,7 @@ struct BinaryTests {
         let page = try await run([], environment: environment)
         #expect(page.status == 0)
         #expect(page.out.hasPrefix("Status: 200 OK\r\n"))
-        #expect(page.out.contains("Set-Cookie: instagram_auth_browser="))
+        #expect(page.out.contains("Set-Cookie: __Secure-instagram_auth_browser="), "https: the name browsers keep for secure pages")
         #expect(page.out.contains("https://www.instagram.com/oauth/authorize?client_id=1234567890123456"))
         #expect(!page.out.contains("cgi-secret-value"))
         // The authorize page needs no database: CGI mode does not open it (nor start an HTTP client) for it.

@@ -5,7 +5,7 @@ import InstagramAPI
 /// browser by the binding cookie.
 enum AuthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
-        let browser = request.browser.flatMap { BrowserCookie.isWellFormed($0) ? $0 : nil } ?? BrowserCookie.newValue()
+        let browser = request.browser ?? context.cookie.newValue()
         let configuration = context.configuration
         let link = AuthorizeLink(
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,

@@ -18,7 +18,8 @@ public struct HandlerContext: Sendable {
         self.pages = pages
         self.signer = StateSigner(key: configuration.stateKey, lifetimeSeconds: configuration.stateLifetimeSeconds)
         self.cookie = BrowserCookie(
-            path: configuration.redirectPath, secure: configuration.redirectIsHTTPS, maxAgeSeconds: signer.lifetimeSeconds + 300)
+            path: configuration.redirectPath, secure: configuration.redirectIsHTTPS, maxAgeSeconds: signer.lifetimeSeconds + 300,
+            key: configuration.stateKey)
         self.logger = logger
         self.callbackLimit = CallbackLimit(perAddress: configuration.callbackLimit)
     }

@@ -9,12 +9,15 @@ public struct ParsedRequest: Sendable {
     public let path: String?
     public let query: Query
     public let request: Request
+    private let cookie: BrowserCookie
 
-    /// The browser's binding cookie, if it sent one.
-    var browser: String? { CookieHeader.value(named: BrowserCookie.name, in: request.headers["cookie"]) }
+    /// The browser's binding cookie, if it sent one this site issued; read when a handler asks.
+    var browser: String? { cookie.value(in: request.headers["cookie"]) }
 
-    init(_ request: Request, folder: String, pageName: String) {
+
+    init(_ request: Request, folder: String, pageName: String, cookie: BrowserCookie) {
         self.request = request
+        self.cookie = cookie
         method = request.method
         query = Query(request.query)
         if request.path.isEmpty {

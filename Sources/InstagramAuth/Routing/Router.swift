@@ -38,7 +38,7 @@ public struct Router: Responder {
     /// The route table's answer to `request`, and the request parsed once for it. One pass over the table, with
     /// nothing allocated unless the answer is a 405.
     func route(_ request: Request) -> (ParsedRequest, Route.Handler) {
-        let parsed = ParsedRequest(request, folder: folder, pageName: pageName)
+        let parsed = ParsedRequest(request, folder: folder, pageName: pageName, cookie: context.cookie)
         var pathKnown = false
         var methodKnown = false
         for route in RouteTable.routes where matches(route.path, parsed.path) {
