@@ -204,7 +204,8 @@ enum Scratch {
 
     static func file(_ name: String, contents: String) -> String {
         let path = (folder as NSString).appendingPathComponent(name)
-        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
+        // Private, as the program wants a file holding a secret.
+        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600])
         return path
     }
 }

@@ -279,6 +279,7 @@ struct Source {
             }
             if let direct { return direct }
             if let path {
+                if let problem = FileExposure.problem(path) { throw ConfigurationError(key + "_FILE", problem) }
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw ConfigurationError(key + "_FILE", "cannot read \(path)")
                 }
@@ -351,7 +352,12 @@ public enum ConfigurationFile {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(path) is not UTF-8 text")
         }
-        return try parse(text, name: path)
+        let values = try parse(text, name: path)
+        // A file that holds a secret itself is kept as private as a secret file.
+        if values.keys.contains(where: Configuration.secretKeys.contains), let problem = FileExposure.problem(path) {
+            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", problem + " (it holds a secret)")
+        }
+        return values
     }
 
     /// Read by unicode scalars, not characters: a CRLF line end (one character, "\r\n", which never

@@ -1,4 +1,5 @@
 import Accounts
+import Foundation
 import Logging
 import PostgresStore
 import SQLiteStore
@@ -12,7 +13,15 @@ extension DatabaseLocation {
         let location = self
         switch location {
         case .sqlite(let path):
-            return try SQLiteAccountStore(path: path)
+            var info = stat()
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
+                throw StoreError("\(path) is a symbolic link; give the database's real path")
+            }
+            let store = try SQLiteAccountStore(path: path)
+            if let problem = FileExposure.problem(path) {
+                logger.warning("the database holds tokens and \(problem)")
+            }
+            return store
         case .postgres(let postgres):
             let store = try PostgresAccountStore(unprepared: postgres, logger: logger)
             do {

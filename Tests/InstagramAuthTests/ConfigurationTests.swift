@@ -26,6 +26,7 @@ struct ConfigurationTests {
     func temporaryFile(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
         return path
     }
 
@@ -212,6 +213,29 @@ struct ConfigurationTests {
         environment["INSTAGRAM_APP_SECRET"] = nil
         environment["INSTAGRAM_APP_SECRET_FILE"] = "/nonexistent/secret"
         #expect(refusal(environment)?.key == "INSTAGRAM_APP_SECRET_FILE")
+    }
+
+    @Test func aSecretOthersMayReadIsRefused() throws {
+        let secretFile = try temporaryFile("s3cr3t\n")
+        var environment = minimal
+        environment["INSTAGRAM_APP_SECRET"] = nil
+        environment["INSTAGRAM_APP_SECRET_FILE"] = secretFile
+        for mode: mode_t in [0o644, 0o604, 0o640] {
+            chmod(secretFile, mode)
+            let error = refusal(environment)
+            #expect(error?.key == "INSTAGRAM_APP_SECRET_FILE", "mode \(String(mode, radix: 8))")
+            #expect(error?.problem.contains("readable by") == true && error?.problem.contains("s3cr3t") == false)
+        }
+        chmod(secretFile, 0o400)
+        #expect(try Configuration.load(environment: environment).credentials.appSecret == "s3cr3t")
+
+        // A configuration file with a secret in it, the same; one without, as it likes.
+        let withSecret = try temporaryFile("INSTAGRAM_APP_SECRET=in-the-file\n")
+        chmod(withSecret, 0o644)
+        #expect(refusal([:].merging(minimal) { a, _ in a }.filter { $0.key != "INSTAGRAM_APP_SECRET" }, file: withSecret)?.key == "INSTAGRAM_AUTH_CONFIG")
+        let withoutSecret = try temporaryFile("INSTAGRAM_HTTP_TIMEOUT=7\n")
+        chmod(withoutSecret, 0o644)
+        #expect(try Configuration.load(environment: minimal, configFile: withoutSecret).httpTimeoutSeconds == 7)
     }
 
     @Test func theDatabaseIsASQLiteFileOrAPostgresURLWithItsPasswordFromAFile() throws {

@@ -62,6 +62,7 @@ final class Cluster: @unchecked Sendable {
         // secret, the same database; its password from a file.
         let passwordFile = folder.appendingPathComponent("database-password").path
         try Self.databasePassword.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o600)
         let base = "http://127.0.0.1:\(emulatorPort)"
         let settings = [
             "INSTAGRAM_APP_ID": Stack.appID, "INSTAGRAM_APP_SECRET": Stack.appSecret, "INSTAGRAM_REDIRECT_URI": redirectURI,
@@ -72,6 +73,7 @@ final class Cluster: @unchecked Sendable {
         ]
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
+        chmod(configPath, 0o600)
 
         // Each host: the shipped location block, pointed at its own responder.
         let example = try String(contentsOf: Paths.repository.appendingPathComponent("nginx/instagram-auth.conf"), encoding: .utf8)

@@ -111,6 +111,8 @@ final class Stack: @unchecked Sendable {
         settings.merge(options.settings) { _, new in new }
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)
+        // It holds the app secret: private, or the program refuses it.
+        chmod(configPath, 0o600)
         startup = options.startup
         showsTokens = settings["INSTAGRAM_AUTH_SHOW_TOKEN"] == "1"
         if options.startup == .inheritedOnStdin || options.startup == .systemdActivation {

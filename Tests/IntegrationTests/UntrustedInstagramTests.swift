@@ -61,6 +61,7 @@ struct UntrustedInstagramTests {
             INSTAGRAM_HTTP_TIMEOUT=2
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        chmod(config, 0o600)
         let binary = try Paths.product("instagram-auth")
 
         let started = Date()
