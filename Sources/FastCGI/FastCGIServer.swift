@@ -2,6 +2,7 @@ import CFastCGI
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -37,6 +38,8 @@ public final class FastCGIServer: @unchecked Sendable {
     let epoll: Int32
     let wake: Int32
     let slots: DispatchSemaphore
+    /// Requests running as tasks, waiting on the store or Instagram (`Options.maxWaiting`).
+    let waiting = Atomic<Int>(0)
     let workersDone = DispatchGroup()
     let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
     /// The peers FCGI_WEB_SERVER_ADDRS allows, as IPv6 addresses (IPv4 ones mapped); nil for any.

@@ -6,6 +6,9 @@ extension FastCGIServer {
         public var workers: Int
         /// Requests being answered at once; beyond it, complete requests wait their turn.
         public var maxInFlight: Int
+        /// Of those, requests that wait on the store or Instagram (the responder's `respond`); beyond it
+        /// they get a 503 at once, so requests that need neither always find a place.
+        public var maxWaiting: Int
         /// Connections held at once (arriving, waiting, answered, closing); beyond it new ones
         /// wait in the listen backlog.
         public var maxConnections: Int
@@ -23,11 +26,12 @@ extension FastCGIServer {
         public var bodyGrace: Double
 
         public init(
-            workers: Int = 4, maxInFlight: Int = 512, maxConnections: Int = 2048, maxBodyBytes: Int = 64 * 1024,
+            workers: Int = 4, maxInFlight: Int = 512, maxWaiting: Int = 384, maxConnections: Int = 2048, maxBodyBytes: Int = 64 * 1024,
             maxHeadBytes: Int = 128 * 1024, requestTimeout: Double = 10, idleTimeout: Double = 60, bodyGrace: Double = 1
         ) {
             self.workers = workers
             self.maxInFlight = maxInFlight
+            self.maxWaiting = min(maxWaiting, maxInFlight)
             self.maxConnections = maxConnections
             self.maxBodyBytes = maxBodyBytes
             self.maxHeadBytes = maxHeadBytes
@@ -46,5 +50,7 @@ extension FastCGIServer {
         public var tooLarge = 0
         public var malformed = 0
         public var vanished = 0
+        /// Requests refused with a 503 because `maxWaiting` were already waiting.
+        public var busy = 0
     }
 }

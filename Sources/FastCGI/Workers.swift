@@ -2,6 +2,7 @@ import CFastCGI
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -37,14 +38,29 @@ extension FastCGIServer {
                     deliver(connection, response, includeBody: includeBody)
                     continue
                 }
+                guard waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
+                    waiting.wrappingSubtract(1, ordering: .relaxed)
+                    count { $0.busy += 1 }
+                    deliver(connection, Self.busy, includeBody: includeBody)
+                    continue
+                }
                 Task { [responder] in
-                    self.deliver(connection, await responder.respond(to: incoming), includeBody: includeBody)
+                    let response = await responder.respond(to: incoming)
+                    self.waiting.wrappingSubtract(1, ordering: .relaxed)
+                    self.deliver(connection, response, includeBody: includeBody)
                 }
             case .failure(let answer):
                 writers.async { self.finish(connection, with: answer.response, includeBody: true, bodyRead: false) }
             }
         }
     }
+
+    /// The answer when `maxWaiting` requests already wait on the store or Instagram.
+    static let busy: Response = {
+        var response = Response.plain(503, "Too many requests are waiting on Instagram or the database. Try again in a moment.\n")
+        response.headers.append(("Retry-After", "5"))
+        return response
+    }()
 
     /// Writes the answer from the calling thread when it fits in the connection's send buffer, so the
     /// write cannot block; otherwise a writer thread waits for the web server to take it.
