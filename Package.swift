@@ -39,7 +39,7 @@ let package = Package(
             ]
         ),
         // The account model, the store protocol and what both stores share.
-        .target(name: "Accounts"),
+        .target(name: "Accounts", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SQLiteStore", dependencies: ["Accounts", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "PostgresStore",

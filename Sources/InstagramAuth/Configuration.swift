@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import InstagramAPI
@@ -34,6 +35,8 @@ public struct Configuration: Sendable {
     public var httpTimeoutSeconds: Int
     /// Where connected accounts are kept: a SQLite file, or a PostgreSQL database.
     public var database: DatabaseLocation
+    /// Encrypts tokens at rest (`INSTAGRAM_AUTH_TOKEN_KEY`); nil keeps them as Instagram gave them.
+    public var tokenSealer: TokenSealer?
     /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone (`*`).
     public var allowedUsers: Set<String>?
 
@@ -44,11 +47,12 @@ public struct Configuration: Sendable {
         "INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET", "INSTAGRAM_REDIRECT_URI", "INSTAGRAM_API",
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
-        "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
+        "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_AUTH_TOKEN_KEY", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
         "INSTAGRAM_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET",
+        "INSTAGRAM_AUTH_TOKEN_KEY",
     ]
 
     /// Loads and checks the configuration. `configFile` (from `--config`) wins over `INSTAGRAM_AUTH_CONFIG`;
@@ -144,6 +148,7 @@ public struct Configuration: Sendable {
         httpTimeoutSeconds = timeout
 
         database = try DatabaseLocation(source)
+        tokenSealer = try Self.tokenSealer(source)
 
         // Who may connect is always said, as oauth2-proxy insists on --email-domain: left unset, anyone's
         // account could be connected to the site.
@@ -340,53 +345,6 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         case .sqlite(let path): path
         case .postgres(let location): "postgres://\(location.display)"
         }
-    }
-}
-
-/// `KEY=value` lines: `#` comments, blank lines, an optional `export `, optional quotes.
-public enum ConfigurationFile {
-    public static func read(path: String) throws(ConfigurationError) -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "cannot read the configuration file \(path)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(path) is not UTF-8 text")
-        }
-        let values = try parse(text, name: path)
-        // A file that holds a secret itself is kept as private as a secret file.
-        if values.keys.contains(where: Configuration.secretKeys.contains), let problem = FileExposure.problem(path) {
-            throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", problem + " (it holds a secret)")
-        }
-        return values
-    }
-
-    /// Read by unicode scalars, not characters: a CRLF line end (one character, "\r\n", which never
-    /// equals "\n") ends a line as LF does, and an `=`, `#` or quote that a neighbour joins into one
-    /// character still counts.
-    public static func parse(_ text: String, name: String) throws(ConfigurationError) -> [String: String] {
-        var values: [String: String] = [:]
-        for (index, rawLine) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = String(rawLine).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
-            if line.last == "\r" { line = line.dropLast() }
-            if line.isEmpty || line.first == "#" { continue }
-            if line.starts(with: "export ".unicodeScalars) {
-                line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
-            }
-            guard let equals = line.firstIndex(of: "=") else {
-                throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", "\(name) line \(index + 1) is not KEY=value")
-            }
-            let key = String(line[..<equals]).trimmingCharacters(in: .whitespaces)
-            var value = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces).unicodeScalars[...]
-            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
-                value = value.dropFirst().dropLast()
-            }
-            let base = key.hasSuffix("_FILE") ? String(key.dropLast(5)) : key
-            guard Configuration.knownKeys.contains(key) || Configuration.secretKeys.contains(base) else {
-                throw ConfigurationError(key, "in \(name) line \(index + 1) is not a known key")
-            }
-            values[key] = String(value)
-        }
-        return values
     }
 }
 

@@ -9,7 +9,8 @@ extension DatabaseLocation {
     /// that does not answer yet is no error: the store is returned and connects and migrates on its first
     /// use, so a responder starts (and its authorize page answers) while the database is down; a server that
     /// answers with a refusal (a wrong password, no such database) is still an error.
-    public func open(waitingForServer: Bool = false, logger: Logger) async throws(StoreError) -> any AccountStore {
+    /// With `sealer`, tokens are encrypted at rest.
+    public func open(waitingForServer: Bool = false, sealer: TokenSealer? = nil, logger: Logger) async throws(StoreError) -> any AccountStore {
         let location = self
         switch location {
         case .sqlite(let path):
@@ -17,13 +18,13 @@ extension DatabaseLocation {
             if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
                 throw StoreError("\(path) is a symbolic link; give the database's real path")
             }
-            let store = try SQLiteAccountStore(path: path)
+            let store = try SQLiteAccountStore(path: path, sealer: sealer)
             if let problem = FileExposure.problem(path) {
                 logger.warning("the database holds tokens and \(problem)")
             }
             return store
         case .postgres(let postgres):
-            let store = try PostgresAccountStore(unprepared: postgres, logger: logger)
+            let store = try PostgresAccountStore(unprepared: postgres, sealer: sealer, logger: logger)
             do {
                 try await store.prepare()
             } catch where waitingForServer && error.unreachable {

@@ -15,6 +15,8 @@ public final class PostgresAccountStore: AccountStore {
     let client: PostgresClient
     let running: Task<Void, Never>
     let logger: Logger
+    /// Encrypts tokens at rest, when a key is set.
+    let sealer: TokenSealer?
     /// For the connections outside the pool: the migrations', and the check of a server that keeps a call waiting.
     let connectionConfiguration: PostgresConnection.Configuration
 
@@ -22,8 +24,11 @@ public final class PostgresAccountStore: AccountStore {
     static let migrationLock: Int64 = 0x1A57_A11_7A17
 
     /// A store on `location` that connects and migrates on its first use (`prepare` does it now).
-    public init(unprepared location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) throws(StoreError) {
+    public init(
+        unprepared location: PostgresLocation, sealer: TokenSealer? = nil, logger: Logger = Logger(label: "instagram-auth.postgres")
+    ) throws(StoreError) {
         self.location = location
+        self.sealer = sealer
         self.logger = logger
         let tls: TLSConfiguration?
         let connectionTLS: PostgresConnection.Configuration.TLS
@@ -52,8 +57,10 @@ public final class PostgresAccountStore: AccountStore {
     }
 
     /// Connects and migrates now, giving up after `openTimeout`.
-    public convenience init(_ location: PostgresLocation, logger: Logger = Logger(label: "instagram-auth.postgres")) async throws(StoreError) {
-        try self.init(unprepared: location, logger: logger)
+    public convenience init(
+        _ location: PostgresLocation, sealer: TokenSealer? = nil, logger: Logger = Logger(label: "instagram-auth.postgres")
+    ) async throws(StoreError) {
+        try self.init(unprepared: location, sealer: sealer, logger: logger)
         do {
             try await prepare()
         } catch {
@@ -133,6 +140,7 @@ public final class PostgresAccountStore: AccountStore {
     // MARK: - Accounts
 
     public func save(_ account: Account) async throws(StoreError) {
+        let account = try sealer.sealed(account)
         try await transaction { connection in try await self.save(account, on: connection) }
     }
 
@@ -166,33 +174,39 @@ public final class PostgresAccountStore: AccountStore {
         """
 
     public func accounts() async throws(StoreError) -> [Account] {
-        try await run { client in
+        let rows = try await run { client in
             let rows = try await client.query(
                 PostgresQuery(unsafeSQL: "SELECT \(Self.accountColumns) FROM account ORDER BY lower(username), user_id"), logger: self.logger)
             var accounts: [Account] = []
             for try await row in rows { accounts.append(try Self.account(row)) }
             return accounts
         }
+        var accounts: [Account] = []
+        for account in rows { accounts.append(try sealer.opened(account)) }
+        return accounts
     }
 
     public func account(_ who: String) async throws(StoreError) -> Account? {
         let name = who.hasPrefix("@") ? String(who.dropFirst()) : who
-        return try await run { client in
+        let found: Account? = try await run { client in
             var query = PostgresQuery(
                 unsafeSQL: "SELECT \(Self.accountColumns) FROM account WHERE user_id = $1 OR lower(username) = lower($1) ORDER BY user_id = $1 DESC LIMIT 1")
             query.binds.append(name)
             for try await row in try await client.query(query, logger: self.logger) { return try Self.account(row) }
             return nil
         }
+        guard let found else { return nil }
+        return try sealer.opened(found)
     }
 
     public func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool {
         let stale = now.timeIntervalSince1970 - AccountSQL.staleRefreshClaim
+        let forms = try sealer.storedForms(token, userID: userID)
         return try await run { client in
             let rows = try await client.query(
                 """
                 UPDATE account SET refresh_claimed_at = \(now.timeIntervalSince1970)
-                WHERE user_id = \(userID) AND access_token = \(token) AND (refresh_claimed_at IS NULL OR refresh_claimed_at < \(stale))
+                WHERE user_id = \(userID) AND access_token IN (\(forms[0]), \(forms[1])) AND (refresh_claimed_at IS NULL OR refresh_claimed_at < \(stale))
                 RETURNING user_id
                 """, logger: self.logger)
             var claimed = 0
@@ -205,13 +219,15 @@ public final class PostgresAccountStore: AccountStore {
         userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
     ) async throws(StoreError) {
         let at = now.timeIntervalSince1970
+        let stored = try sealer.stored(token, userID: userID)
+        let previous = try sealer.storedForms(previousToken, userID: userID)
         try await run { client in
             try await client.query(
                 """
-                UPDATE account SET access_token = \(token), long_lived = \(isLongLived), token_obtained_at = \(at),
+                UPDATE account SET access_token = \(stored), long_lived = \(isLongLived), token_obtained_at = \(at),
                     token_expires_at = \(expiresAt.timeIntervalSince1970), last_refresh_at = \(at), last_refresh_error = NULL,
                     refresh_claimed_at = NULL, status = 'active', status_detail = NULL, updated_at = \(at)
-                WHERE user_id = \(userID) AND access_token = \(previousToken)
+                WHERE user_id = \(userID) AND access_token IN (\(previous[0]), \(previous[1]))
                 """, logger: self.logger)
         }
     }
@@ -269,6 +285,7 @@ public final class PostgresAccountStore: AccountStore {
 
     public func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError) {
         let json = try outcome.storedForm()
+        let account = try account.map { (account) throws(StoreError) in try sealer.sealed(account) }
         try await transaction { connection in
             if let account { try await self.save(account, on: connection) }
             try await connection.query(

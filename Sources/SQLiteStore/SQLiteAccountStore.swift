@@ -11,9 +11,12 @@ import Glibc
 public final class SQLiteAccountStore: AccountStore {
     private let pool: DatabasePool
     public let path: String
+    /// Encrypts tokens at rest, when a key is set.
+    let sealer: TokenSealer?
 
-    public init(path: String) throws(StoreError) {
+    public init(path: String, sealer: TokenSealer? = nil) throws(StoreError) {
         self.path = path
+        self.sealer = sealer
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             throw StoreError("the folder \(folder) does not exist")
@@ -88,6 +91,7 @@ public final class SQLiteAccountStore: AccountStore {
     // MARK: - Accounts
 
     public func save(_ account: Account) async throws(StoreError) {
+        let account = try sealer.sealed(account)
         try await write { db in try Self.save(account, in: db) }
     }
 
@@ -105,29 +109,35 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     public func accounts() async throws(StoreError) -> [Account] {
-        try await read { db in
+        let rows = try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM account ORDER BY username COLLATE NOCASE, user_id").map(Self.account)
         }
+        var accounts: [Account] = []
+        for account in rows { accounts.append(try sealer.opened(account)) }
+        return accounts
     }
 
     public func account(_ who: String) async throws(StoreError) -> Account? {
         let name = who.hasPrefix("@") ? String(who.dropFirst()) : who
-        return try await read { db in
+        let found = try await read { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM account WHERE user_id = ? OR username = ? COLLATE NOCASE ORDER BY user_id = ? DESC LIMIT 1",
                 arguments: [name, name, name]
             ).map(Self.account)
         }
+        guard let found else { return nil }
+        return try sealer.opened(found)
     }
 
     public func claimRefresh(userID: String, token: String, now: Date) async throws(StoreError) -> Bool {
-        try await write { db in
+        let forms = try sealer.storedForms(token, userID: userID)
+        return try await write { db in
             try db.execute(
                 sql: """
                     UPDATE account SET refresh_claimed_at = ?
-                    WHERE user_id = ? AND access_token = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)
+                    WHERE user_id = ? AND access_token IN (?, ?) AND (refresh_claimed_at IS NULL OR refresh_claimed_at < ?)
                     """,
-                arguments: [now.timeIntervalSince1970, userID, token, now.timeIntervalSince1970 - AccountSQL.staleRefreshClaim])
+                arguments: [now.timeIntervalSince1970, userID, forms[0], forms[1], now.timeIntervalSince1970 - AccountSQL.staleRefreshClaim])
             return db.changesCount == 1
         }
     }
@@ -135,17 +145,19 @@ public final class SQLiteAccountStore: AccountStore {
     public func storeRefreshed(
         userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
     ) async throws(StoreError) {
+        let stored = try sealer.stored(token, userID: userID)
+        let previous = try sealer.storedForms(previousToken, userID: userID)
         try await write { db in
             try db.execute(
                 sql: """
                     UPDATE account SET access_token = ?, long_lived = ?, token_obtained_at = ?, token_expires_at = ?,
                         last_refresh_at = ?, last_refresh_error = NULL, refresh_claimed_at = NULL, status = 'active',
                         status_detail = NULL, updated_at = ?
-                    WHERE user_id = ? AND access_token = ?
+                    WHERE user_id = ? AND access_token IN (?, ?)
                     """,
                 arguments: [
-                    token, isLongLived, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970, now.timeIntervalSince1970,
-                    now.timeIntervalSince1970, userID, previousToken,
+                    stored, isLongLived, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                    now.timeIntervalSince1970, userID, previous[0], previous[1],
                 ])
         }
     }
@@ -198,6 +210,7 @@ public final class SQLiteAccountStore: AccountStore {
 
     public func completeCallback(codeHash: String, outcome: CallbackOutcome, saving account: Account?, now: Date) async throws(StoreError) {
         let json = try outcome.storedForm()
+        let account = try account.map { (account) throws(StoreError) in try sealer.sealed(account) }
         try await write { db in
             if let account { try Self.save(account, in: db) }
             try db.execute(

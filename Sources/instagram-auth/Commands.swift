@@ -19,20 +19,24 @@ struct Context {
     /// does not answer yet is no reason to stop: the store connects when it can.
     static func open(configFile: String?, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")) async throws -> Context {
         let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
-        let store = try await openStore(configuration.database, waitingForServer: waitingForServer, logger: logger)
+        let store = try await openStore(
+            configuration.database, sealer: configuration.tokenSealer, waitingForServer: waitingForServer, logger: logger)
         return Context(configuration: configuration, store: store)
     }
 
     /// The store alone, for commands that need no Instagram app: `accounts`, `token`, `import-accounts`.
     static func store(configFile: String?) async throws -> any AccountStore {
-        try await openStore(try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile))
+        let environment = ProcessInfo.processInfo.environment
+        return try await openStore(
+            try Configuration.database(environment: environment, configFile: configFile),
+            sealer: try Configuration.tokenSealer(environment: environment, configFile: configFile))
     }
 
     static func openStore(
-        _ location: DatabaseLocation, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")
+        _ location: DatabaseLocation, sealer: TokenSealer?, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")
     ) async throws -> any AccountStore {
         do {
-            return try await location.open(waitingForServer: waitingForServer, logger: logger)
+            return try await location.open(waitingForServer: waitingForServer, sealer: sealer, logger: logger)
         } catch {
             throw ConfigurationError("INSTAGRAM_AUTH_DATABASE", "\(error)")
         }
@@ -227,7 +231,7 @@ struct Check: AsyncParsableCommand {
             report(false, "templates: \(error)")
         }
         do {
-            let store = try await configuration.database.open(logger: CommandLineLogger.make(level: "critical"))
+            let store = try await configuration.database.open(sealer: configuration.tokenSealer, logger: CommandLineLogger.make(level: "critical"))
             let summary: Result<String, StoreError>
             do {
                 try await store.checkWritable()
@@ -236,7 +240,10 @@ struct Check: AsyncParsableCommand {
                 let attention = accounts.filter { $0.status != .active }.count
                 summary = .success(
                     "writable, schema \(migrations.last ?? "-"), \(accounts.count) account(s)"
-                        + (attention > 0 ? ", \(attention) needing a new authorization" : ""))
+                        + (attention > 0 ? ", \(attention) needing a new authorization" : "")
+                        + (configuration.tokenSealer == nil
+                            ? "; tokens not encrypted at rest (INSTAGRAM_AUTH_TOKEN_KEY)"
+                            : "; tokens encrypted at rest (one stored before the key was set is encrypted when next written)"))
             } catch {
                 summary = .failure(error)
             }
@@ -318,17 +325,20 @@ struct ImportAccounts: AsyncParsableCommand {
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: file) else { throw CommandError("no such file: \(file)") }
-        let destination = try Configuration.database(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
+        let environment = ProcessInfo.processInfo.environment
+        let destination = try Configuration.database(environment: environment, configFile: configFile.path)
+        // The file may have been written with the same key: read it with it (tokens written before open as they are).
+        let sealer = try Configuration.tokenSealer(environment: environment, configFile: configFile.path)
         if case .sqlite(let path) = destination, Self.sameFile(path, file) {
             throw CommandError("\(file) is the configured store already (INSTAGRAM_AUTH_DATABASE)")
         }
         let source: SQLiteAccountStore
         do {
-            source = try SQLiteAccountStore(path: file)
+            source = try SQLiteAccountStore(path: file, sealer: sealer)
         } catch {
             throw CommandError("\(error)")
         }
-        let store = try await Context.openStore(destination)
+        let store = try await Context.openStore(destination, sealer: sealer)
         var copied = 0
         var kept = 0
         for account in try await source.accounts() {

@@ -188,7 +188,7 @@ enum CGIMode {
                 // The authorize link (the page most requests ask for): no database, no HTTP client to start.
                 response = immediate
             } else {
-                let store = try await configuration.database.open(waitingForServer: true, logger: logger)
+                let store = try await configuration.database.open(waitingForServer: true, sealer: configuration.tokenSealer, logger: logger)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
                 let router = Router(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
                 response = await router.respond(to: request)
