@@ -49,6 +49,9 @@ public protocol AccountStore: Sendable {
     func callback(ticket: String) async throws(StoreError) -> CallbackRecord?
     func callback(codeHash: String) async throws(StoreError) -> CallbackRecord?
 
+    /// Encrypts the tokens stored before a token key was set (none without a key); how many it encrypted.
+    func sealPlainTokens() async throws(StoreError) -> Int
+
     /// Marks the account deauthorized and discards its token; false when no such account is stored.
     func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool
     /// Deletes everything stored about `userID` in one transaction and records what under a new confirmation

@@ -18,6 +18,29 @@ extension PostgresAccountStore {
         }
     }
 
+    public func sealPlainTokens() async throws(StoreError) -> Int {
+        guard let sealer else { return 0 }
+        let plain = try await run { client in
+            var found: [(String, String)] = []
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT user_id, access_token FROM account WHERE \(TokenSealer.plainTokenCondition)"), logger: self.logger)
+            for try await (userID, token) in rows.decode((String, String).self) { found.append((userID, token)) }
+            return found
+        }
+        var sealed = 0
+        for (userID, token) in plain {
+            let stored = try sealer.seal(token, userID: userID)
+            // Only if the token is still that one: a refresh meanwhile wrote its own, sealed.
+            sealed += try await run { client in
+                try await Self.count(
+                    try await client.query(
+                        "UPDATE account SET access_token = \(stored) WHERE user_id = \(userID) AND access_token = \(token) RETURNING user_id",
+                        logger: self.logger))
+            }
+        }
+        return sealed
+    }
+
     public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
         let expired = now.timeIntervalSince1970 - AccountSQL.deletionRetention
         return try await transaction { connection in

@@ -17,6 +17,25 @@ extension SQLiteAccountStore {
         }
     }
 
+    public func sealPlainTokens() async throws(StoreError) -> Int {
+        guard let sealer else { return 0 }
+        let plain = try await read { db in
+            try Row.fetchAll(db, sql: "SELECT user_id, access_token FROM account WHERE \(TokenSealer.plainTokenCondition)")
+                .map { ($0["user_id"] as String, $0["access_token"] as String) }
+        }
+        var sealed = 0
+        for (userID, token) in plain {
+            let stored = try sealer.seal(token, userID: userID)
+            // Only if the token is still that one: a refresh meanwhile wrote its own, sealed.
+            sealed += try await write { db in
+                try db.execute(
+                    sql: "UPDATE account SET access_token = ? WHERE user_id = ? AND access_token = ?", arguments: [stored, userID, token])
+                return db.changesCount
+            }
+        }
+        return sealed
+    }
+
     public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
         try await write { db in
             try db.execute(sql: "DELETE FROM account WHERE user_id = ?", arguments: [userID])

@@ -236,6 +236,7 @@ struct Check: AsyncParsableCommand {
             do {
                 try await store.checkWritable()
                 let migrations = try await store.appliedMigrations()
+                let sealed = try await store.sealPlainTokens()
                 let accounts = try await store.accounts()
                 let attention = accounts.filter { $0.status != .active }.count
                 summary = .success(
@@ -243,7 +244,7 @@ struct Check: AsyncParsableCommand {
                         + (attention > 0 ? ", \(attention) needing a new authorization" : "")
                         + (configuration.tokenSealer == nil
                             ? "; tokens not encrypted at rest (INSTAGRAM_AUTH_TOKEN_KEY)"
-                            : "; tokens encrypted at rest (one stored before the key was set is encrypted when next written)"))
+                            : "; tokens encrypted at rest" + (sealed > 0 ? " (\(sealed) stored before the key encrypted now)" : "")))
             } catch {
                 summary = .failure(error)
             }

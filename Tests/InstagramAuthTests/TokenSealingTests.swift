@@ -85,4 +85,19 @@ struct TokenSealingTests {
         #expect(try await sealed.account("shop.owner")?.accessToken == "IGAAnext-token")
         await sealed.close()
     }
+
+    @Test(arguments: Backend.allCases) func checkEncryptsTheTokensStoredBeforeTheKey(_ backend: Backend) async throws {
+        let place = try await backend.newPlace()
+        let plain = try await open(backend, place, key: nil)
+        try await plain.save(sampleAccount(token: Self.token))
+        #expect(try await plain.sealPlainTokens() == 0, "nothing to do without a key")
+        await plain.close()
+
+        let sealed = try await open(backend, place, key: Self.key)
+        #expect(try await sealed.sealPlainTokens() == 1)
+        #expect(try await stored(backend, place).hasPrefix("sealed:v1:"))
+        #expect(try await sealed.sealPlainTokens() == 0)
+        #expect(try await sealed.account("shop.owner")?.accessToken == Self.token)
+        await sealed.close()
+    }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import ChildProcess
 import Foundation
 import InstagramAPI
+import InstagramAuth
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -35,7 +36,11 @@ func withStack(_ options: Stack.Options = .init(), _ body: (Stack) async throws 
         await stack.shutdown()
         throw error
     }
-    expectNoSecrets(logs: [stack.responderLog], seen: stack.seen, showsTokens: stack.showsTokens)
+    // The secrets a test adds to the configuration (a token key, a Meta app secret) are checked too.
+    let added = options.settings.filter { Configuration.secretKeys.contains($0.key) }.map(\.value)
+    expectNoSecrets(
+        logs: [stack.responderLog], seen: stack.seen, showsTokens: stack.showsTokens,
+        secrets: [Stack.appSecret, Stack.stateSecret] + added)
     await stack.shutdown()
 }
 
