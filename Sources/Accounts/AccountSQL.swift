@@ -19,6 +19,14 @@ package enum AccountSQL {
 
     /// How long a code's outcome is kept: a reload or a second request within it shows the first result.
     package static let callbackRetention: TimeInterval = 24 * 3600
+    /// The most callback records kept, whatever comes within a day: each claim removes the oldest beyond it.
+    package static let maxCallbacks = 50_000
+    /// Removes the oldest callback records beyond `maxCallbacks`; both dialects.
+    package static let pruneCallbacksBeyondCap = """
+        DELETE FROM callback WHERE code_hash IN (
+            SELECT code_hash FROM callback ORDER BY created_at
+            LIMIT (SELECT CASE WHEN count(*) >= \(maxCallbacks) THEN count(*) - \(maxCallbacks) + 1 ELSE 0 END FROM callback))
+        """
     /// How long a deletion's record (its confirmation code and what it removed) is kept for its status page.
     package static let deletionRetention: TimeInterval = 365 * 24 * 3600
     /// A refresh claim older than this was left by a run that died: another run may take the account.
