@@ -21,10 +21,14 @@ package enum AccountSQL {
     package static let callbackRetention: TimeInterval = 24 * 3600
     /// The most callback records kept, whatever comes within a day: each claim removes the oldest beyond it.
     package static let maxCallbacks = 50_000
-    /// Removes the oldest callback records beyond `maxCallbacks`; both dialects.
+    /// Records younger than this are never removed for the cap: their state may still be brought back, or
+    /// their exchange still be under way (the longest state lifetime, an hour).
+    package static let callbackProtection: TimeInterval = 3600
+    /// Removes the oldest finished callback records beyond `maxCallbacks` (bind the time before which a
+    /// record may go); both dialects.
     package static let pruneCallbacksBeyondCap = """
         DELETE FROM callback WHERE code_hash IN (
-            SELECT code_hash FROM callback ORDER BY created_at
+            SELECT code_hash FROM callback WHERE outcome IS NOT NULL AND created_at < $1 ORDER BY created_at
             LIMIT (SELECT CASE WHEN count(*) >= \(maxCallbacks) THEN count(*) - \(maxCallbacks) + 1 ELSE 0 END FROM callback))
         """
     /// How long a deletion's record (its confirmation code and what it removed) is kept for its status page.

@@ -52,15 +52,25 @@ public protocol AccountStore: Sendable {
     /// Encrypts the tokens stored before a token key was set (none without a key); how many it encrypted.
     func sealPlainTokens() async throws(StoreError) -> Int
 
-    /// Marks the account deauthorized and discards its token; false when no such account is stored.
-    func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool
+    /// Marks the account deauthorized and discards its token; false when no such account is stored, or when
+    /// it authorized again after `issuedAt` (when Meta signed the request: a late or replayed one).
+    func deauthorize(userID: String, issuedAt: Date?, now: Date) async throws(StoreError) -> Bool
     /// Deletes everything stored about `userID` in one transaction and records what under a new confirmation
-    /// code. A request whose `requestKey` is already recorded deletes again and answers its first record.
-    func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord
+    /// code; an account authorized again after `issuedAt` is kept. A request whose `requestKey` is already
+    /// recorded changes nothing and answers its first record.
+    func deleteEverything(about userID: String, requestKey: String, issuedAt: Date?, now: Date) async throws(StoreError) -> DeletionRecord
     func deletion(confirmationCode: String) async throws(StoreError) -> DeletionRecord?
 }
 
 extension AccountStore {
+    public func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool {
+        try await deauthorize(userID: userID, issuedAt: nil, now: now)
+    }
+
+    public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
+        try await deleteEverything(about: userID, requestKey: requestKey, issuedAt: nil, now: now)
+    }
+
     public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
         try await claimCallback(codeHash: codeHash, stateNonce: nil, browserTag: browserTag, now: now)
     }

@@ -25,7 +25,7 @@ public struct TokenSealer: Sendable {
     public static func isSealed(_ stored: String) -> Bool { stored.hasPrefix(prefix) }
 
     /// SQL that selects the accounts whose token is stored plain.
-    package static let plainTokenCondition = "access_token <> '' AND access_token NOT LIKE 'sealed:v1:%'"
+    package static let plainTokenCondition = "access_token <> '' AND substr(access_token, 1, 10) <> 'sealed:v1:'"
 
     /// The text a store keeps for `token`; an empty token (a discarded one) stays empty.
     public func seal(_ token: String, userID: String) throws(StoreError) -> String {

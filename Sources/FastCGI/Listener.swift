@@ -49,11 +49,19 @@ public struct OpenListener: Sendable {
                 close(fd)
                 throw ListenerError("\(path) is not the socket just created; refusing to change its mode or owner")
             }
-            if let mode, chmod(path, mode) != 0 {
-                throw ListenerError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+            let opened = OpenListener(fd: fd, socketPath: path)
+            do throws(ListenerError) {
+                // AT_SYMLINK_NOFOLLOW: a symlink swapped in since the check is refused, never followed.
+                if let mode, fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) != 0 {
+                    throw ListenerError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                }
+                if let owner { try changeOwner(of: path, to: owner) }
+            } catch {
+                close(fd)
+                opened.removeSocketFile()
+                throw error
             }
-            if let owner { try changeOwner(of: path, to: owner) }
-            return OpenListener(fd: fd, socketPath: path)
+            return opened
         case .tcp(let host, let port):
             // libfcgi would take a port of 0 for a Unix socket path.
             guard (1...65535).contains(port) else { throw ListenerError("port \(port) is not a TCP port") }

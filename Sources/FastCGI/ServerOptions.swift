@@ -31,7 +31,8 @@ extension FastCGIServer {
         ) {
             self.workers = workers
             self.maxInFlight = maxInFlight
-            self.maxWaiting = min(maxWaiting, maxInFlight)
+            // At least one place is always left for a request that needs no waiting.
+            self.maxWaiting = max(1, min(maxWaiting, maxInFlight - 1))
             self.maxConnections = maxConnections
             self.maxBodyBytes = maxBodyBytes
             self.maxHeadBytes = maxHeadBytes

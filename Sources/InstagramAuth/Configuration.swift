@@ -150,8 +150,7 @@ public struct Configuration: Sendable {
         database = try DatabaseLocation(source)
         tokenSealer = try Self.tokenSealer(source)
 
-        // Who may connect is always said, as oauth2-proxy insists on --email-domain: left unset, anyone's
-        // account could be connected to the site.
+        // Who may connect is always said: left to a default, anyone's account could be connected to the site.
         guard let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") else {
             throw ConfigurationError(
                 "INSTAGRAM_AUTH_ALLOWED_USERS",

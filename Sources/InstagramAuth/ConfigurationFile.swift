@@ -1,4 +1,5 @@
 import Foundation
+import PostgresStore
 
 /// `KEY=value` lines: `#` comments, blank lines, an optional `export `, optional quotes.
 public enum ConfigurationFile {
@@ -11,7 +12,10 @@ public enum ConfigurationFile {
         }
         let values = try parse(text, name: path)
         // A file that holds a secret itself is kept as private as a secret file.
-        if values.keys.contains(where: Configuration.secretKeys.contains), let problem = FileExposure.problem(path) {
+        let holdsSecret =
+            values.keys.contains(where: Configuration.secretKeys.contains)
+            || values["INSTAGRAM_AUTH_DATABASE"].map { PostgresLocation.isURL($0) && (try? PostgresLocation(url: $0))?.password != nil } == true
+        if holdsSecret, let problem = FileExposure.problem(path) {
             throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", problem + " (it holds a secret)")
         }
         return values

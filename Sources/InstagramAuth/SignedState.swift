@@ -115,7 +115,8 @@ public struct BrowserCookie: Sendable {
 
     /// Whether this site issued `value`: the MAC of its random part, compared in constant time.
     public func isOurs(_ value: String) -> Bool {
-        guard Self.isWellFormed(value), let bytes = Base64URL.decode(value) else { return false }
+        // Only the spelling issued: base64 decoding also takes `+` and `/`, which would be another binding tag.
+        guard Self.isWellFormed(value), let bytes = Base64URL.decode(value), Base64URL.encode(bytes) == value else { return false }
         let expected = mac(Array(bytes.prefix(16)))
         return zip(bytes.suffix(8), expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }

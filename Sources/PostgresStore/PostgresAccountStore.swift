@@ -268,7 +268,9 @@ public final class PostgresAccountStore: AccountStore {
         let expired = now.timeIntervalSince1970 - AccountSQL.callbackRetention
         return try await transaction { connection in
             try await connection.query("DELETE FROM callback WHERE created_at < \(expired)", logger: self.logger)
-            try await connection.query(PostgresQuery(unsafeSQL: AccountSQL.pruneCallbacksBeyondCap), logger: self.logger)
+            var prune = PostgresQuery(unsafeSQL: AccountSQL.pruneCallbacksBeyondCap)
+            prune.binds.append(now.timeIntervalSince1970 - AccountSQL.callbackProtection)
+            try await connection.query(prune, logger: self.logger)
             let inserted = try await connection.query(
                 """
                 INSERT INTO callback (code_hash, ticket, browser_tag, state_nonce, created_at)

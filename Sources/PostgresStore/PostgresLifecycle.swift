@@ -4,13 +4,15 @@ import PostgresNIO
 
 /// An account's end: deauthorized on Instagram, or everything about it deleted.
 extension PostgresAccountStore {
-    public func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool {
-        try await run { client in
+    public func deauthorize(userID: String, issuedAt: Date?, now: Date) async throws(StoreError) -> Bool {
+        let issued = issuedAt?.timeIntervalSince1970
+        return try await run { client in
             let rows = try await client.query(
                 """
                 UPDATE account SET access_token = '', status = 'deauthorized', status_detail = NULL, refresh_claimed_at = NULL,
                     updated_at = \(now.timeIntervalSince1970)
-                WHERE user_id = \(userID) RETURNING user_id
+                WHERE user_id = \(userID) AND (\(issued)::DOUBLE PRECISION IS NULL OR token_obtained_at <= \(issued))
+                RETURNING user_id
                 """, logger: self.logger)
             var changed = 0
             for try await _ in rows { changed += 1 }
@@ -41,16 +43,22 @@ extension PostgresAccountStore {
         return sealed
     }
 
-    public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
+    public func deleteEverything(about userID: String, requestKey: String, issuedAt: Date?, now: Date) async throws(StoreError) -> DeletionRecord {
         let expired = now.timeIntervalSince1970 - AccountSQL.deletionRetention
+        let issued = issuedAt?.timeIntervalSince1970
         return try await transaction { connection in
-            let accountDeleted = try await Self.count(
-                try await connection.query("DELETE FROM account WHERE user_id = \(userID) RETURNING user_id", logger: self.logger)) > 0
-            let callbacksDeleted = try await Self.count(
-                try await connection.query("DELETE FROM callback WHERE user_id = \(userID) RETURNING code_hash", logger: self.logger))
             // Two hosts answering the same request at once: the lock makes the second find the first's record.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(requestKey)))", logger: self.logger)
+            // The same request again (Meta retrying, or a replay): nothing more is deleted, whatever came since.
             if let first = try await self.deletion(where: .requestKey, is: requestKey, on: connection) { return first }
+            let accountDeleted = try await Self.count(
+                try await connection.query(
+                    """
+                    DELETE FROM account WHERE user_id = \(userID) AND (\(issued)::DOUBLE PRECISION IS NULL OR token_obtained_at <= \(issued))
+                    RETURNING user_id
+                    """, logger: self.logger)) > 0
+            let callbacksDeleted = try await Self.count(
+                try await connection.query("DELETE FROM callback WHERE user_id = \(userID) RETURNING code_hash", logger: self.logger))
             try await connection.query("DELETE FROM deletion WHERE requested_at < \(expired)", logger: self.logger)
             let record = DeletionRecord(
                 confirmationCode: DeletionRecord.newConfirmationCode(), requestedAt: Date(timeIntervalSince1970: now.timeIntervalSince1970), accountDeleted: accountDeleted,

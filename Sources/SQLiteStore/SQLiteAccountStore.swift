@@ -196,7 +196,9 @@ public final class SQLiteAccountStore: AccountStore {
         return try await write { db in
             try db.execute(
                 sql: "DELETE FROM callback WHERE created_at < ?", arguments: [now.timeIntervalSince1970 - AccountSQL.callbackRetention])
-            try db.execute(sql: AccountSQL.pruneCallbacksBeyondCap)
+            try db.execute(
+                sql: AccountSQL.pruneCallbacksBeyondCap.replacingOccurrences(of: "$1", with: "?"),
+                arguments: [now.timeIntervalSince1970 - AccountSQL.callbackProtection])
             try db.execute(
                 sql: "INSERT INTO callback (code_hash, ticket, browser_tag, state_nonce, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [codeHash, ticket, browserTag, stateNonce, now.timeIntervalSince1970])

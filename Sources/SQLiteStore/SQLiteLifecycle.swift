@@ -4,15 +4,16 @@ import GRDB
 
 /// An account's end: deauthorized on Instagram, or everything about it deleted.
 extension SQLiteAccountStore {
-    public func deauthorize(userID: String, now: Date) async throws(StoreError) -> Bool {
-        try await write { db in
+    public func deauthorize(userID: String, issuedAt: Date?, now: Date) async throws(StoreError) -> Bool {
+        let issued = issuedAt?.timeIntervalSince1970
+        return try await write { db in
             try db.execute(
                 sql: """
                     UPDATE account SET access_token = '', status = 'deauthorized', status_detail = NULL, refresh_claimed_at = NULL,
                         updated_at = ?
-                    WHERE user_id = ?
+                    WHERE user_id = ? AND (? IS NULL OR token_obtained_at <= ?)
                     """,
-                arguments: [now.timeIntervalSince1970, userID])
+                arguments: [now.timeIntervalSince1970, userID, issued, issued])
             return db.changesCount == 1
         }
     }
@@ -36,15 +37,18 @@ extension SQLiteAccountStore {
         return sealed
     }
 
-    public func deleteEverything(about userID: String, requestKey: String, now: Date) async throws(StoreError) -> DeletionRecord {
-        try await write { db in
-            try db.execute(sql: "DELETE FROM account WHERE user_id = ?", arguments: [userID])
-            let accountDeleted = db.changesCount > 0
-            try db.execute(sql: "DELETE FROM callback WHERE user_id = ?", arguments: [userID])
-            let callbacksDeleted = db.changesCount
+    public func deleteEverything(about userID: String, requestKey: String, issuedAt: Date?, now: Date) async throws(StoreError) -> DeletionRecord {
+        let issued = issuedAt?.timeIntervalSince1970
+        return try await write { db in
+            // The same request again (Meta retrying, or a replay): nothing more is deleted, whatever came since.
             if let first = try Row.fetchOne(db, sql: "SELECT * FROM deletion WHERE request_key = ?", arguments: [requestKey]) {
                 return Self.deletion(first)
             }
+            try db.execute(
+                sql: "DELETE FROM account WHERE user_id = ? AND (? IS NULL OR token_obtained_at <= ?)", arguments: [userID, issued, issued])
+            let accountDeleted = db.changesCount > 0
+            try db.execute(sql: "DELETE FROM callback WHERE user_id = ?", arguments: [userID])
+            let callbacksDeleted = db.changesCount
             try db.execute(
                 sql: "DELETE FROM deletion WHERE requested_at < ?", arguments: [now.timeIntervalSince1970 - AccountSQL.deletionRetention])
             let record = DeletionRecord(

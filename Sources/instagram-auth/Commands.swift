@@ -201,7 +201,10 @@ struct CommandError: Error, CustomStringConvertible {
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check what a deployment needs: the configuration, the templates, the database, and that Instagram answers.",
-        discussion: "Prints one line per check; exits 1 if any failed.")
+        discussion: """
+            Prints one line per check; exits 1 if any failed. With INSTAGRAM_AUTH_TOKEN_KEY set, it also \
+            encrypts every token stored before the key was (once each stored token opens with the key).
+            """)
 
     @OptionGroup var configFile: ConfigFileOption
 
@@ -236,8 +239,9 @@ struct Check: AsyncParsableCommand {
             do {
                 try await store.checkWritable()
                 let migrations = try await store.appliedMigrations()
-                let sealed = try await store.sealPlainTokens()
+                // Every stored token opens with the key first: a wrong key must not seal anything.
                 let accounts = try await store.accounts()
+                let sealed = try await store.sealPlainTokens()
                 let attention = accounts.filter { $0.status != .active }.count
                 summary = .success(
                     "writable, schema \(migrations.last ?? "-"), \(accounts.count) account(s)"

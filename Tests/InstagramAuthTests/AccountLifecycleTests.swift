@@ -77,4 +77,24 @@ struct AccountLifecycleTests {
         #expect(record.callbacksDeleted == 1)
         await backend.close(migrated)
     }
+
+    @Test(arguments: Backend.allCases) func aLateOrReplayedRequestLeavesAnAccountAuthorizedSince(_ backend: Backend) async throws {
+        let store = try await backend.open(try await backend.newPlace())
+        let now = Date()
+        try await store.save(sampleAccount(token: "IGAAnewer", now: now))
+        let before = now - 3600
+        #expect(try await store.deauthorize(userID: "17841405793187218", issuedAt: before, now: now) == false)
+        #expect(try await store.account("shop.owner")?.accessToken == "IGAAnewer")
+        let deletion = try await store.deleteEverything(about: "17841405793187218", requestKey: "old", issuedAt: before, now: now)
+        #expect(!deletion.accountDeleted)
+        #expect(try await store.account("shop.owner") != nil)
+
+        // A request already answered, sent again after the owner connected anew: nothing more is deleted.
+        let first = try await store.deleteEverything(about: "17841405793187218", requestKey: "k", issuedAt: now + 60, now: now)
+        #expect(first.accountDeleted)
+        try await store.save(sampleAccount(token: "IGAAagain", now: now + 120))
+        #expect(try await store.deleteEverything(about: "17841405793187218", requestKey: "k", issuedAt: now + 60, now: now + 180) == first)
+        #expect(try await store.account("shop.owner")?.accessToken == "IGAAagain")
+        await backend.close(store)
+    }
 }

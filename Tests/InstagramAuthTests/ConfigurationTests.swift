@@ -220,19 +220,31 @@ struct ConfigurationTests {
         var environment = minimal
         environment["INSTAGRAM_APP_SECRET"] = nil
         environment["INSTAGRAM_APP_SECRET_FILE"] = secretFile
-        for mode: mode_t in [0o644, 0o604, 0o640] {
+        for mode: mode_t in [0o644, 0o604, 0o660, 0o602] {
             chmod(secretFile, mode)
             let error = refusal(environment)
             #expect(error?.key == "INSTAGRAM_APP_SECRET_FILE", "mode \(String(mode, radix: 8))")
-            #expect(error?.problem.contains("readable by") == true && error?.problem.contains("s3cr3t") == false)
+            #expect(error?.problem.contains("by") == true && error?.problem.contains("s3cr3t") == false)
         }
         chmod(secretFile, 0o400)
         #expect(try Configuration.load(environment: environment).credentials.appSecret == "s3cr3t")
+        // Readable by its group only when root owns it: the root:instagram-auth 0640 layout.
+        chmod(secretFile, 0o640)
+        var info = stat()
+        stat(secretFile, &info)
+        if info.st_uid == 0 {
+            #expect(try Configuration.load(environment: environment).credentials.appSecret == "s3cr3t")
+        } else {
+            #expect(refusal(environment)?.problem.contains("readable by its group") == true)
+        }
 
         // A configuration file with a secret in it, the same; one without, as it likes.
         let withSecret = try temporaryFile("INSTAGRAM_APP_SECRET=in-the-file\n")
         chmod(withSecret, 0o644)
         #expect(refusal([:].merging(minimal) { a, _ in a }.filter { $0.key != "INSTAGRAM_APP_SECRET" }, file: withSecret)?.key == "INSTAGRAM_AUTH_CONFIG")
+        let withPassword = try temporaryFile("INSTAGRAM_AUTH_DATABASE=postgres://app:pw-in-url@db/accounts\n")
+        chmod(withPassword, 0o644)
+        #expect(refusal(minimal, file: withPassword)?.key == "INSTAGRAM_AUTH_CONFIG", "a password in the database URL is a secret too")
         let withoutSecret = try temporaryFile("INSTAGRAM_HTTP_TIMEOUT=7\n")
         chmod(withoutSecret, 0o644)
         #expect(try Configuration.load(environment: minimal, configFile: withoutSecret).httpTimeoutSeconds == 7)

@@ -30,12 +30,21 @@ extension CallbackHandler {
             self.backends = backends
         }
 
+        /// Over `CallbackLimit`: a 429, and nothing sent to Instagram.
+        private func tooMany(_ wait: Int) -> Response {
+            logger.warning("token requests over the limit; code not sent", metadata: ["client": "\(client)", "retry_after": "\(wait)"])
+            var response = context.page(for: .tooManyRequests(retryAfter: wait))
+            response.headers.append(("Retry-After", "\(wait)"))
+            return response
+        }
+
         func run() async -> Response {
             let timeout = context.configuration.httpTimeoutSeconds
             let deadline = Date() + TimeInterval(timeout * 3 + 5)
             // The longest an exchange can hold its claim: three calls to Instagram and the store's calls around them.
             let abandonedAfter = TimeInterval(timeout * 3 + 30)
             var claimed = false
+            if let wait = context.callbackLimit.wait(address: client, browser: browserTag) { return tooMany(wait) }
             do {
                 while true {
                     switch try await store.claimCallback(codeHash: codeHash, stateNonce: stateNonce, browserTag: browserTag, now: Date()) {
@@ -45,10 +54,7 @@ extension CallbackHandler {
                     case .claimed(let ticket):
                         if let wait = context.callbackLimit.admit(address: client, browser: browserTag) {
                             try await store.releaseCallback(codeHash: codeHash, ticket: ticket)
-                            logger.warning("token requests over the limit; code not sent", metadata: ["client": "\(client)", "retry_after": "\(wait)"])
-                            var response = context.page(for: .tooManyRequests(retryAfter: wait))
-                            response.headers.append(("Retry-After", "\(wait)"))
-                            return response
+                            return tooMany(wait)
                         }
                         claimed = true
                         return try await exchange(ticket: ticket)

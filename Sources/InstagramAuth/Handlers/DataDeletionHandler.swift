@@ -10,7 +10,8 @@ enum DataDeletionHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         await MetaCallback.answer(request, context, callback: "data-deletion") { (signed) throws(StoreError) in
             let requestKey = SHA256.hash(data: Data(signed.encodedPayload.utf8)).map { String(format: "%02x", $0) }.joined()
-            let record = try await backends.store.deleteEverything(about: signed.userID, requestKey: requestKey, now: Date())
+            let record = try await backends.store.deleteEverything(
+                about: signed.userID, requestKey: requestKey, issuedAt: signed.issuedAt.map(DeauthorizeHandler.date), now: Date())
             context.logger.notice(
                 "data deletion request carried out",
                 metadata: [

@@ -99,7 +99,7 @@ enum BuiltInTemplates {
     /// The status of a data deletion request, at the URL Meta shows the person who asked.
     static let deletion = """
         <h1>Data deletion request {{code}}</h1>
-        <p>Received on {{requested}} and completed at once: this site no longer stores anything about the Instagram account.</p>
+        <p>Received on {{requested}} and carried out at once: everything this site stored about the Instagram account was deleted then.</p>
         <dl>
         <dt>Account and access token</dt><dd>{{#accountDeleted}}deleted{{/accountDeleted}}{{^accountDeleted}}none was stored{{/accountDeleted}}</dd>
         <dt>Authorization records</dt><dd>{{callbacks}}</dd>

@@ -31,13 +31,18 @@ public struct ParsedRequest: Sendable {
     }
 }
 
-/// The first value of each name in a query string.
+/// The first value of each name in a query string. Names are taken as written: `%63ode` is not `code`, as it
+/// is not for nginx's `$arg_code`, which the shipped token-request limit counts by.
 public struct Query: Sendable {
     private var values: [String: String] = [:]
 
     init(_ query: String) {
-        for (name, value) in FormEncoding.decode(query) where values[name] == nil {
-            values[name] = value
+        // By unicode scalars, as FormEncoding splits: a mark joined to an '&' or '=' still separates.
+        for pair in query.unicodeScalars.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(String.UnicodeScalarView(parts[0]))
+            guard values[name] == nil, !name.contains("%"), !name.contains("+") else { continue }
+            values[name] = parts.count > 1 ? FormEncoding.unescape(Substring(String(String.UnicodeScalarView(parts[1])))) : ""
         }
     }
 
