@@ -17,10 +17,17 @@ public struct DeletionRecord: Sendable, Equatable {
         self.callbacksDeleted = callbacksDeleted
     }
 
+    /// Letters and digits that cannot be mistaken for one another: 32 of them, so a random byte picks one evenly.
+    private static let codeAlphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789".utf8)
+
     /// A new confirmation code: 16 random letters and digits, easy to read out and to put in a URL.
     package static func newConfirmationCode() -> String {
-        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789".utf8)
-        return String(decoding: RandomBytes.make(16).map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
+        String(decoding: RandomBytes.make(16).map { codeAlphabet[Int($0) % codeAlphabet.count] }, as: UTF8.self)
+    }
+
+    /// Whether `text` could be a confirmation code: anything else is not worth looking up.
+    public static func isConfirmationCode(_ text: String) -> Bool {
+        text.utf8.count == 16 && text.utf8.allSatisfy(codeAlphabet.contains)
     }
 }
 

@@ -14,7 +14,7 @@ public enum ConfigurationFile {
         // A file that holds a secret itself is kept as private as a secret file.
         let holdsSecret =
             values.keys.contains(where: Configuration.secretKeys.contains)
-            || values["INSTAGRAM_AUTH_DATABASE"].map { PostgresLocation.isURL($0) && (try? PostgresLocation(url: $0))?.password != nil } == true
+            || values["INSTAGRAM_AUTH_DATABASE"].flatMap { try? PostgresLocation(url: $0) }?.password != nil
         if holdsSecret, let problem = FileExposure.problem(path) {
             throw ConfigurationError("INSTAGRAM_AUTH_CONFIG", problem + " (it holds a secret)")
         }

@@ -14,6 +14,12 @@ public struct SignedRequest: Sendable, Equatable {
     /// The payload as sent: what the signature covers, and so one request's identity.
     public let encodedPayload: String
 
+    /// A time the request was surely signed before: `issued_at` and a minute, since clocks differ (an
+    /// account authorized again within that minute is rarer than Meta's clock running ahead). Nil without it.
+    public var issuedBefore: Date? {
+        issuedAt.map { Date(timeIntervalSince1970: TimeInterval($0) + 60) }
+    }
+
     /// Why a `signed_request` was refused: said in the 400 answer and logged once.
     public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case missing

@@ -65,10 +65,13 @@ public struct StateSigner: Sendable {
         Base64URL.encode(Array(keyed.code("browser:\(browser)".utf8).prefix(12)))
     }
 
-    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their length only: a MAC is never compared byte
+/// by byte until the first difference.
+private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }
 
 /// HMAC-SHA256 with the key already processed: each use starts from a copy of this state
@@ -116,9 +119,10 @@ public struct BrowserCookie: Sendable {
     /// Whether this site issued `value`: the MAC of its random part, compared in constant time.
     public func isOurs(_ value: String) -> Bool {
         // Only the spelling issued: base64 decoding also takes `+` and `/`, which would be another binding tag.
-        guard Self.isWellFormed(value), let bytes = Base64URL.decode(value), Base64URL.encode(bytes) == value else { return false }
-        let expected = mac(Array(bytes.prefix(16)))
-        return zip(bytes.suffix(8), expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        guard value.utf8.count == 32, let bytes = Base64URL.decode(value), bytes.count == 24, Base64URL.encode(bytes) == value else {
+            return false
+        }
+        return constantTimeEqual(Array(bytes.suffix(8)), mac(Array(bytes.prefix(16))))
     }
 
     /// The browser id in a Cookie header, if this site issued it.

@@ -209,9 +209,7 @@ public final class PostgresAccountStore: AccountStore {
                 WHERE user_id = \(userID) AND access_token IN (\(forms[0]), \(forms[1])) AND (refresh_claimed_at IS NULL OR refresh_claimed_at < \(stale))
                 RETURNING user_id
                 """, logger: self.logger)
-            var claimed = 0
-            for try await _ in rows { claimed += 1 }
-            return claimed == 1
+            return try await Self.count(rows) == 1
         }
     }
 

@@ -82,6 +82,15 @@ func connectionFailure(_ error: any Error) -> String {
     }
 }
 
+extension PostgresAccountStore {
+    /// How many rows a query gave (an UPDATE or DELETE with RETURNING: how many it changed).
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+}
+
 /// The first of several finishers wins; `outcome()` waits for it.
 final class Race<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()

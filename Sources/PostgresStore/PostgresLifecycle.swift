@@ -14,9 +14,7 @@ extension PostgresAccountStore {
                 WHERE user_id = \(userID) AND (\(issued)::DOUBLE PRECISION IS NULL OR token_obtained_at <= \(issued))
                 RETURNING user_id
                 """, logger: self.logger)
-            var changed = 0
-            for try await _ in rows { changed += 1 }
-            return changed == 1
+            return try await Self.count(rows) == 1
         }
     }
 
@@ -97,11 +95,5 @@ extension PostgresAccountStore {
                 callbacksDeleted: callbacksDeleted)
         }
         return nil
-    }
-
-    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
     }
 }

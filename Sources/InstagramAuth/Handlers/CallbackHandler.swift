@@ -1,4 +1,3 @@
-import Crypto
 import FastCGI
 import Foundation
 import InstagramAPI
@@ -40,9 +39,7 @@ enum CallbackHandler {
     }
 
     /// What the store keeps of a code: its SHA-256, never the code itself.
-    static func codeHash(_ code: String) -> String {
-        SHA256.hash(data: Array(code.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
+    static func codeHash(_ code: String) -> String { sha256Hex(code) }
 
     /// Instagram's codes are URL-safe tokens; anything else is not worth a call.
     static func isCodeCharacter(_ scalar: Unicode.Scalar) -> Bool {

@@ -7,17 +7,11 @@ import Foundation
 enum DeauthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         await MetaCallback.answer(request, context, callback: "deauthorize") { (signed) throws(StoreError) in
-            let known = try await backends.store.deauthorize(userID: signed.userID, issuedAt: signed.issuedAt.map(Self.date), now: Date())
+            let known = try await backends.store.deauthorize(userID: signed.userID, issuedAt: signed.issuedBefore, now: Date())
             context.logger.notice(
                 known ? "account deauthorized on Instagram; its token was discarded" : "deauthorize callback for an account not stored",
                 metadata: ["user_id": "\(signed.userID)"])
             return MetaCallback.json(200, ["status": known ? "deauthorized" : "unknown_account"])
         }
-    }
-
-    /// When Meta signed a request (`issued_at`), a minute later: clocks differ, and an account authorized again
-    /// within that minute of a deauthorization is rarer than Meta's clock running ahead.
-    static func date(_ issuedAt: Int) -> Date {
-        Date(timeIntervalSince1970: TimeInterval(issuedAt) + 60)
     }
 }

@@ -1,3 +1,4 @@
+import Accounts
 import FastCGI
 
 /// The page a data deletion's confirmation URL shows: when the request came and what it deleted, nothing else.
@@ -5,10 +6,7 @@ enum DeletionStatusHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         let code = request.query["code"] ?? ""
         let unknown = PageError(404, "No such deletion request", "This site has no data deletion request with that confirmation code.")
-        // Codes are ours: 16 letters and digits. Anything else is not looked up.
-        guard code.utf8.count == 16, code.utf8.allSatisfy({ $0 < 0x80 && ($0 >= 0x41 && $0 <= 0x5A || $0 >= 0x30 && $0 <= 0x39) }) else {
-            return context.page(for: unknown)
-        }
+        guard DeletionRecord.isConfirmationCode(code) else { return context.page(for: unknown) }
         do {
             guard let record = try await backends.store.deletion(confirmationCode: code) else { return context.page(for: unknown) }
             let callbacks = record.callbacksDeleted == 0 ? "none were kept" : "\(record.callbacksDeleted) deleted"

@@ -14,7 +14,6 @@ public struct ParsedRequest: Sendable {
     /// The browser's binding cookie, if it sent one this site issued; read when a handler asks.
     var browser: String? { cookie.value(in: request.headers["cookie"]) }
 
-
     init(_ request: Request, folder: String, pageName: String, cookie: BrowserCookie) {
         self.request = request
         self.cookie = cookie
@@ -40,9 +39,9 @@ public struct Query: Sendable {
         // By unicode scalars, as FormEncoding splits: a mark joined to an '&' or '=' still separates.
         for pair in query.unicodeScalars.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(String.UnicodeScalarView(parts[0]))
+            let name = String(parts[0])
             guard values[name] == nil, !name.contains("%"), !name.contains("+") else { continue }
-            values[name] = parts.count > 1 ? FormEncoding.unescape(Substring(String(String.UnicodeScalarView(parts[1])))) : ""
+            values[name] = parts.count > 1 ? FormEncoding.unescape(Substring(parts[1])) : ""
         }
     }
 
