@@ -60,6 +60,18 @@ public protocol AccountStore: Sendable {
     /// recorded changes nothing and answers its first record.
     func deleteEverything(about userID: String, requestKey: String, issuedAt: Date?, now: Date) async throws(StoreError) -> DeletionRecord
     func deletion(confirmationCode: String) async throws(StoreError) -> DeletionRecord?
+
+    /// Every stored account as the feed sees it, without tokens, ordered as `accounts()`.
+    func feedOwners() async throws(StoreError) -> [FeedOwner]
+    func feed(userID: String) async throws(StoreError) -> StoredFeed?
+    /// Takes the account's feed for one fetch: false when another fetch (in any process, on any host) holds it,
+    /// or the account is not active.
+    func claimFeedFetch(userID: String, now: Date) async throws(StoreError) -> Bool
+    /// Keeps a fetched copy and lets the claim go: false, keeping nothing, when the account is gone or
+    /// no longer active (deleted or deauthorized while the fetch ran).
+    func storeFeed(userID: String, media: String, now: Date) async throws(StoreError) -> Bool
+    /// Records a failed fetch and lets the claim go; the last good copy stays.
+    func recordFeedFailure(userID: String, error: String, now: Date) async throws(StoreError)
 }
 
 extension AccountStore {

@@ -74,4 +74,20 @@ package enum Schema {
             "CREATE INDEX deletion_requested_at ON deletion (requested_at)",
         ]
     }
+
+    /// Each account's cached media feed (`StoredFeed`), and the claim that lets one fetch run at a time.
+    package static func feeds(_ dialect: Dialect) -> [String] {
+        [
+            """
+            CREATE TABLE feed (
+                user_id TEXT PRIMARY KEY NOT NULL,
+                media TEXT NOT NULL DEFAULT '[]',
+                fetched_at \(dialect.real),
+                attempted_at \(dialect.real),
+                failure TEXT,
+                claimed_at \(dialect.real)
+            )
+            """
+        ]
+    }
 }

@@ -3,7 +3,7 @@ public struct InstagramClient: Sendable {
     public let profile: APIProfile
     public let credentials: AppCredentials
     public let endpoints: Endpoints
-    private let transport: any HTTPTransport
+    let transport: any HTTPTransport
 
     public init(profile: APIProfile, credentials: AppCredentials, endpoints: Endpoints, transport: any HTTPTransport) {
         self.profile = profile

@@ -29,6 +29,9 @@ public enum InstagramError: Error, Sendable, Equatable, CustomStringConvertible 
 
         /// Graph code 190: the token expired or was invalidated; the account must authorize again.
         public var isInvalidToken: Bool { code == 190 }
+
+        /// Graph codes 4, 17, 32 and 613: a rate limit; back off and keep what was had.
+        public var isRateLimited: Bool { [4, 17, 32, 613].contains(code ?? 0) }
     }
 
     public var description: String {

@@ -39,6 +39,8 @@ public struct Configuration: Sendable {
     public var tokenSealer: TokenSealer?
     /// Usernames (lower-cased, without `@`) and user ids allowed to connect; nil allows anyone (`*`).
     public var allowedUsers: Set<String>?
+    /// The cached media feed's size, freshness and readers.
+    public var feed: FeedSettings
 
     public static let defaultDatabasePath = "/var/lib/instagram-auth/accounts.sqlite3"
 
@@ -48,6 +50,7 @@ public struct Configuration: Sendable {
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_AUTH_TOKEN_KEY", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
+        "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
@@ -148,6 +151,7 @@ public struct Configuration: Sendable {
         httpTimeoutSeconds = timeout
 
         database = try DatabaseLocation(source)
+        feed = try FeedSettings(source)
         tokenSealer = try Self.tokenSealer(source)
 
         // Who may connect is always said: left to a default, anyone's account could be connected to the site.

@@ -88,6 +88,11 @@ public final class Emulator: @unchecked Sendable {
     var faultPath: String?
     var flatLoginTokens = false
     var counts: [String: Int] = [:]
+    var mediaCount = Emulator.defaultMediaCount
+    var mediaErrorCode: Int?
+    /// The most items one `/me/media` page holds, whatever the call's `limit`.
+    var mediaPageSize = 100
+    var mediaBaseURL = "https://scontent.cdninstagram.example"
     var lastForms: [String: [String: String]] = [:]
     let now: @Sendable () -> Date
 
@@ -103,7 +108,7 @@ public final class Emulator: @unchecked Sendable {
         self.now = now
     }
 
-    static let apiPaths: Set<String> = ["/oauth/access_token", "/access_token", "/refresh_access_token", "/me"]
+    static let apiPaths: Set<String> = ["/oauth/access_token", "/access_token", "/refresh_access_token", "/me", "/me/media", "/children"]
 
     public func handle(method: String, path rawPath: String, query: [String: String], form: [String: String]) -> Action {
         let path = Self.normalise(rawPath)
@@ -123,6 +128,9 @@ public final class Emulator: @unchecked Sendable {
         case ("GET", "/access_token"): return exchangeForLongLived(query)
         case ("GET", "/refresh_access_token"): return refresh(query)
         case ("GET", "/me"): return me(query)
+        case ("GET", "/me/media"): return media(query)
+        case ("GET", "/children"): return children(of: Self.mediaID(in: rawPath), query)
+        case ("POST", "/_emulator/media"): return setMedia(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/fault"): return setFault(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/expire-codes"): return expireCodes()
         case ("POST", "/_emulator/issue-codes"): return issueCodes(query.merging(form) { a, _ in a })
@@ -139,11 +147,18 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    /// `/v21.0/me` is `/me`: Graph calls may carry a version.
+    /// `/v21.0/me` is `/me`: Graph calls may carry a version. Every `/{media-id}/children` is `/children`.
     static func normalise(_ path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        if parts.count == 2, parts[0].hasPrefix("v"), Double(parts[0].dropFirst()) != nil { return "/" + parts[1] }
-        return path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        var parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        if parts.count >= 2, parts[0].hasPrefix("v"), Double(parts[0].dropFirst()) != nil { parts.removeFirst() }
+        if parts.count == 2, parts[1] == "children", parts[0].allSatisfy(\.isNumber) { return "/children" }
+        return parts.isEmpty ? path : "/" + parts.joined(separator: "/")
+    }
+
+    /// The media id of a `/{media-id}/children` path.
+    static func mediaID(in path: String) -> String {
+        let parts = path.split(separator: "/")
+        return parts.count >= 2 ? String(parts[parts.count - 2]) : ""
     }
 
     // MARK: - The OAuth dialog

@@ -47,6 +47,7 @@ public final class EmulatorServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
+        emulator.serveMedia(at: baseURL)
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }

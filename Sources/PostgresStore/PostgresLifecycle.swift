@@ -6,15 +6,17 @@ import PostgresNIO
 extension PostgresAccountStore {
     public func deauthorize(userID: String, issuedAt: Date?, now: Date) async throws(StoreError) -> Bool {
         let issued = issuedAt?.timeIntervalSince1970
-        return try await run { client in
-            let rows = try await client.query(
+        return try await transaction { connection in
+            let rows = try await connection.query(
                 """
                 UPDATE account SET access_token = '', status = 'deauthorized', status_detail = NULL, refresh_claimed_at = NULL,
                     updated_at = \(now.timeIntervalSince1970)
                 WHERE user_id = \(userID) AND (\(issued)::DOUBLE PRECISION IS NULL OR token_obtained_at <= \(issued))
                 RETURNING user_id
                 """, logger: self.logger)
-            return try await Self.count(rows) == 1
+            guard try await Self.count(rows) == 1 else { return false }
+            try await connection.query("DELETE FROM feed WHERE user_id = \(userID)", logger: self.logger)
+            return true
         }
     }
 
@@ -55,6 +57,7 @@ extension PostgresAccountStore {
                     DELETE FROM account WHERE user_id = \(userID) AND (\(issued)::DOUBLE PRECISION IS NULL OR token_obtained_at <= \(issued))
                     RETURNING user_id
                     """, logger: self.logger)) > 0
+            if accountDeleted { try await connection.query("DELETE FROM feed WHERE user_id = \(userID)", logger: self.logger) }
             let callbacksDeleted = try await Self.count(
                 try await connection.query("DELETE FROM callback WHERE user_id = \(userID) RETURNING code_hash", logger: self.logger))
             try await connection.query("DELETE FROM deletion WHERE requested_at < \(expired)", logger: self.logger)

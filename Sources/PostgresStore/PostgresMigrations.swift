@@ -21,6 +21,7 @@ extension PostgresAccountStore {
         // The callbacks' user ids filled in by `fillCallbackUserIDs`.
         (PostgresAccountStore.deletions, Schema.deletions(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
         ("v5: a state used once", Schema.stateNonces.map { PostgresQuery(unsafeSQL: $0) }),
+        ("v6: feeds", Schema.feeds(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
     ]
 
     static let deletions = "v4: deletions"

@@ -68,6 +68,9 @@ public final class SQLiteAccountStore: AccountStore {
         migrator.registerMigration("v5: a state used once") { db in
             for statement in Schema.stateNonces { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v6: feeds") { db in
+            for statement in Schema.feeds(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 

@@ -14,7 +14,9 @@ extension SQLiteAccountStore {
                     WHERE user_id = ? AND (? IS NULL OR token_obtained_at <= ?)
                     """,
                 arguments: [now.timeIntervalSince1970, userID, issued, issued])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "DELETE FROM feed WHERE user_id = ?", arguments: [userID])
+            return true
         }
     }
 
@@ -47,6 +49,7 @@ extension SQLiteAccountStore {
             try db.execute(
                 sql: "DELETE FROM account WHERE user_id = ? AND (? IS NULL OR token_obtained_at <= ?)", arguments: [userID, issued, issued])
             let accountDeleted = db.changesCount > 0
+            if accountDeleted { try db.execute(sql: "DELETE FROM feed WHERE user_id = ?", arguments: [userID]) }
             try db.execute(sql: "DELETE FROM callback WHERE user_id = ?", arguments: [userID])
             let callbacksDeleted = db.changesCount
             try db.execute(

@@ -56,8 +56,10 @@ struct Refresh: AsyncParsableCommand {
             Refreshes each token that is at least 24 hours old and expires within --within-days, and retries \
             the long-lived exchange for accounts left with a one-hour token. An account whose token Instagram \
             rejects (code 190) or that expired is marked as needing a new authorization. Prints one line per \
-            account and a summary; exits 1 if any account failed or needs a new authorization. Safe to run \
-            at the same time as itself and as the responder.
+            account and a summary; exits 1 if any account failed or needs a new authorization. Then fetches \
+            the feed of each account whose cached copy is older than INSTAGRAM_AUTH_FEED_TTL, one line each; a \
+            failed fetch keeps the last good copy and also exits 1. Safe to run at the same time as itself and \
+            as the responder.
             """)
 
     @OptionGroup var configFile: ConfigFileOption
@@ -78,15 +80,19 @@ struct Refresh: AsyncParsableCommand {
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
             window: TimeInterval(withinDays * 86_400), logger: CommandLineLogger.make(level: logLevel))
-        let outcome: Result<RefreshJob.Report, StoreError>
+        let fetcher = FeedFetcher(
+            client: context.client(transport: transport), store: context.store, settings: context.configuration.feed,
+            logger: CommandLineLogger.make(level: logLevel))
+        let outcome: Result<(RefreshJob.Report, [(FeedOwner, FeedFetcher.Outcome)]), StoreError>
         do {
-            outcome = .success(try await job.run())
+            let report = try await job.run()
+            outcome = .success((report, try await Self.fetchDueFeeds(fetcher, context)))
         } catch {
             outcome = .failure(error)
         }
         await transport.shutdown()
         await context.store.close()
-        let report = try outcome.get()
+        let (report, feeds) = try outcome.get()
         for (account, effect) in report.lines {
             let text: String =
                 switch effect {
@@ -99,7 +105,27 @@ struct Refresh: AsyncParsableCommand {
             print("\(account.displayName): \(text)")
         }
         print(report.summary)
-        if report.failures > 0 { throw ExitCode(1) }
+        var feedFailures = 0
+        for (owner, fetched) in feeds {
+            if let problem = FeedCommand.problem(fetched) {
+                feedFailures += 1
+                print("\(owner.displayName): feed FAILED: \(problem)")
+            } else if case .fetched(let items) = fetched {
+                print("\(owner.displayName): feed fetched, \(items) posts")
+            }
+        }
+        if report.failures > 0 || feedFailures > 0 { throw ExitCode(1) }
+    }
+
+    /// Fetches the feed of each active account whose copy is missing or older than the TTL.
+    static func fetchDueFeeds(_ fetcher: FeedFetcher, _ context: Context) async throws(StoreError) -> [(FeedOwner, FeedFetcher.Outcome)] {
+        var fetched: [(FeedOwner, FeedFetcher.Outcome)] = []
+        for owner in try await context.store.feedOwners() where owner.status == .active {
+            let feed = try await context.store.feed(userID: owner.userID)
+            guard context.configuration.feed.isStale(fetchedAt: feed?.fetchedAt) else { continue }
+            fetched.append((owner, await fetcher.fetch(userID: owner.userID)))
+        }
+        return fetched
     }
 }
 

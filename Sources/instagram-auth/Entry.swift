@@ -39,7 +39,7 @@ struct InstagramAuthCommand: AsyncParsableCommand {
             Started by a web server as CGI (GATEWAY_INTERFACE=CGI/1.1), it answers that one request and exits.
             """,
         subcommands: [
-            Serve.self, Refresh.self, Accounts.self, TokenCommand.self, Forget.self, Check.self, ImportPHP.self, ImportAccounts.self,
+            Serve.self, Refresh.self, Accounts.self, TokenCommand.self, FeedCommand.self, Forget.self, Check.self, ImportPHP.self, ImportAccounts.self,
         ])
 }
 
@@ -191,16 +191,27 @@ enum CGIMode {
                 let store = try await configuration.database.open(waitingForServer: true, sealer: configuration.tokenSealer, logger: logger)
                 let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
                 let router = Router(configuration: configuration, transport: transport, store: store, pages: pages, logger: logger)
-                response = await router.respond(to: request)
+                let answer = await router.respond(to: request)
+                // The web server has the answer once stdout closes; a fetch it started finishes after that.
+                answerAndClose(answer, includeBody: includeBody)
+                await router.finishBackgroundWork()
                 await transport.shutdown()
                 await store.close()
+                return 0
             }
         } catch {
             logger.error("configuration refused: \(error)")
             response = Response.plain(500, "instagram-auth is not configured correctly; the server log says why.\n")
         }
-        FileHandle.standardOutput.write(Data(response.serialized(includeBody: includeBody)))
+        answerAndClose(response, includeBody: includeBody)
         return 0
+    }
+}
+
+extension CGIMode {
+    static func answerAndClose(_ response: Response, includeBody: Bool) {
+        FileHandle.standardOutput.write(Data(response.serialized(includeBody: includeBody)))
+        close(STDOUT_FILENO)
     }
 }
 

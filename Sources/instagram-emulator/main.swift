@@ -17,6 +17,7 @@ struct InstagramEmulatorCommand: AsyncParsableCommand {
             POST /_emulator/token-shape?shape=data|flat
             POST /_emulator/expire-codes
             POST /_emulator/age-tokens?seconds=N
+            POST /_emulator/media[?count=N][&page_size=N][&error=CODE|none] (the posts /me/media pages through; CODE: 4, 17, 32, 613, 190)
             GET /_emulator/stats
             POST /_emulator/deauthorize?user_id=ID[&url=U][&secret=S][&padded=1] (Meta's deauthorize callback, signed)
             POST /_emulator/delete-data?user_id=ID[&url=U][&secret=S][&padded=1] (Meta's data deletion callback, signed)

@@ -298,9 +298,10 @@ final class Stack: @unchecked Sendable {
 
     /// Like a browser: follows the page's redirects to itself (the 303 from a callback to its result).
     func request(
-        _ url: String, method: HTTPMethod = .GET, form: [(String, String)]? = nil, browser: Browser? = nil, follow: Bool = true
+        _ url: String, method: HTTPMethod = .GET, form: [(String, String)]? = nil, browser: Browser? = nil, follow: Bool = true,
+        headers: [(String, String)] = []
     ) async throws -> Reply {
-        var reply = try await send(url, method: method, form: form, browser: browser)
+        var reply = try await send(url, method: method, form: form, browser: browser, headers: headers)
         var hops = 0
         while follow, [301, 302, 303].contains(reply.status), let location = reply.headers.first(name: "Location"),
             location.hasPrefix("http://127.0.0.1:\(port)/"), hops < 3
@@ -311,9 +312,10 @@ final class Stack: @unchecked Sendable {
         return reply
     }
 
-    func send(_ url: String, method: HTTPMethod, form: [(String, String)]?, browser: Browser?) async throws -> Reply {
+    func send(_ url: String, method: HTTPMethod, form: [(String, String)]?, browser: Browser?, headers: [(String, String)] = []) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let cookie = browser?.cookieHeader { request.headers.add(name: "Cookie", value: cookie) }
         if let form {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")

@@ -153,6 +153,8 @@ extension CallbackHandler {
                 isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
                 permissions: grant.permissions, connectedAt: now)
             let response = try await finish(ticket: ticket, outcome: .connected(userID: grant.userID), saving: account)
+            // The site's feed starts filling at once, off this request's path.
+            backends.feeds.start(userID: grant.userID)
             logger.info(
                 "account connected",
                 metadata: ["account": "\(name)", "long_lived": "\(isLongLived)", "token": "\(Redact.short(token))"])

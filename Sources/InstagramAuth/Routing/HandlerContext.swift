@@ -44,15 +44,18 @@ public struct HandlerContext: Sendable {
     }
 }
 
-/// What a waiting handler uses: the account store and Instagram.
+/// What a waiting handler uses: the account store, Instagram, and the feed fetches running in the background.
 public struct Backends: Sendable {
     let store: any AccountStore
     let client: InstagramClient
+    let feeds: FeedFetches
 
-    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore) {
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, logger: Logger) {
         self.store = store
-        self.client = InstagramClient(
+        let client = InstagramClient(
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
             transport: transport)
+        self.client = client
+        feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, settings: configuration.feed, logger: logger))
     }
 }

@@ -11,5 +11,7 @@ enum RouteTable {
         Route(.file("deauthorize"), methods: ["POST"], .waiting(DeauthorizeHandler.respond)),
         Route(.file("data-deletion"), methods: ["POST"], .waiting(DataDeletionHandler.respond)),
         Route(.file("deletion"), .waiting(DeletionStatusHandler.respond)),
+        // The site's own posts, from the cached copy.
+        Route(.file("feed.json"), .waiting(FeedHandler.respond)),
     ]
 }

@@ -17,7 +17,7 @@ public struct Router: Responder {
     public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
         self.init(
             context: HandlerContext(configuration: configuration, pages: pages, logger: logger),
-            backends: Backends(configuration: configuration, transport: transport, store: store))
+            backends: Backends(configuration: configuration, transport: transport, store: store, logger: logger))
     }
 
     /// A router that answers only the routes that need no I/O (CGI mode, before it opens anything):
@@ -78,6 +78,12 @@ public struct Router: Responder {
             guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
             return await handler(parsed, context, backends)
         }
+    }
+
+    /// Waits for the work a request left running in the background (a feed fetch): CGI mode does this after
+    /// answering, before the process exits.
+    public func finishBackgroundWork() async {
+        await backends?.feeds.waitForAll()
     }
 
     private static func notFound(_ request: ParsedRequest, _ context: HandlerContext) -> Response {

@@ -1,0 +1,62 @@
+import Accounts
+import Crypto
+import Foundation
+import InstagramAPI
+
+/// `feed.json`'s body, built from a stored copy: Graph's `{"data": [...]}` plus the account, when the copy
+/// was fetched, and whether it is stale. Never a token, never a paging URL (the store keeps neither).
+public struct FeedDocument: Sendable {
+    public let body: [UInt8]
+    /// A strong validator of the body: the first 16 bytes of its SHA-256, quoted.
+    public let etag: String
+
+    public init(feed: StoredFeed, owner: FeedOwner, limit: Int?, stale: Bool) {
+        var data = feed.media
+        if let limit, let items = try? JSONDecoder().decode([MediaItem].self, from: Data(feed.media.utf8)), items.count > limit {
+            data = Self.encode(Array(items.prefix(limit)))
+        }
+        var account = #"{"id":\#(Self.quoted(owner.userID))"#
+        if let username = owner.username { account += #","username":\#(Self.quoted(username))"# }
+        account += "}"
+        let updated = feed.fetchedAt.map { Self.quoted(Self.timestamp($0)) } ?? "null"
+        body = Array(#"{"data":\#(data),"account":\#(account),"updated_at":\#(updated),"stale":\#(stale)}"#.utf8)
+        etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+    }
+
+    /// The items as the store keeps them: a JSON array with Graph's names, keys sorted, slashes unescaped.
+    public static func encode(_ media: [MediaItem]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(media)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    }
+
+    /// RFC 3339 in UTC: `2026-12-02T10:00:00Z`.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+
+    /// The HTTP date of `Last-Modified`: `Wed, 02 Dec 2026 10:00:00 GMT`.
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+
+    /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for it).
+    static func matches(_ header: String?, _ etag: String) -> Bool {
+        guard let header else { return false }
+        return header.split(separator: ",").contains { part in
+            let tag = part.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == etag || tag == "W/" + etag
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Accounts
+import Foundation
+import InstagramAPI
+import Logging
+
+/// Fetches an account's latest media into its cached feed. One fetch per account runs at a time, whatever
+/// the process or host (the store's claim); whatever goes wrong, the last good copy stays.
+public struct FeedFetcher: Sendable {
+    /// What one fetch did.
+    public enum Outcome: Sendable, Equatable {
+        case fetched(items: Int)
+        /// Another fetch holds the account's feed right now.
+        case busy
+        /// No such account, or it cannot fetch (it needs a new authorization, or was deauthorized).
+        case inactive(String)
+        /// Instagram rejected the token (code 190): the account now needs a new authorization.
+        case needsAuthorization(String)
+        /// Instagram was down, slow, rate limiting or answered garbage, or the store failed: the copy stays.
+        case failed(String)
+    }
+
+    let client: InstagramClient
+    let store: any AccountStore
+    let settings: FeedSettings
+    let logger: Logger
+
+    public init(client: InstagramClient, store: any AccountStore, settings: FeedSettings, logger: Logger) {
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func fetch(userID: String, now: Date = Date()) async -> Outcome {
+        do {
+            return try await fetchOrThrow(userID: userID, now: now)
+        } catch {
+            logger.error("account store failed while fetching a feed", metadata: ["user_id": "\(userID)", "error": "\(error)"])
+            return .failed(error.description)
+        }
+    }
+
+    private func fetchOrThrow(userID: String, now: Date) async throws(StoreError) -> Outcome {
+        guard let account = try await store.account(userID) else { return .inactive("no such account") }
+        if let reason = account.inactiveReason { return .inactive(reason) }
+        guard try await store.claimFeedFetch(userID: userID, now: now) else { return .busy }
+        let media: [MediaItem]
+        do {
+            media = try await client.media(accessToken: account.accessToken, limit: settings.size)
+        } catch {
+            try await store.recordFeedFailure(userID: userID, error: error.description, now: Date())
+            if case .rejected(let rejection) = error, rejection.isInvalidToken {
+                try await store.recordRefreshFailure(userID: userID, error: error.description, needsAuthorization: true, now: Date())
+                logger.warning("feed fetch: Instagram rejected the token", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
+                return .needsAuthorization(error.description)
+            }
+            logger.warning("feed fetch failed; the last copy stays", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
+            return .failed(error.description)
+        }
+        guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(media), now: Date()) else {
+            return .inactive("the account was removed or deauthorized while its feed was fetched")
+        }
+        logger.info("feed fetched", metadata: ["account": "\(account.displayName)", "items": "\(media.count)"])
+        return .fetched(items: media.count)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// How the cached feed behaves: how many items it keeps, how long a copy is fresh, and which other sites'
+/// pages may read `feed.json`.
+public struct FeedSettings: Sendable, Equatable {
+    /// Items kept per account (`INSTAGRAM_AUTH_FEED_SIZE`, 1–100).
+    public var size: Int
+    /// Seconds a copy is fresh (`INSTAGRAM_AUTH_FEED_TTL`); a visit to an older one fetches anew in the background.
+    public var ttlSeconds: Int
+    /// Origins whose pages may read `feed.json` (`INSTAGRAM_AUTH_FEED_ORIGINS`), as browsers send them
+    /// (`https://example.com`); `*` for any. Empty: the site's own pages only.
+    public var origins: Set<String>
+
+    public static let defaultSize = 24
+    public static let maxSize = 100
+    public static let defaultTTLSeconds = 900
+
+    public init(size: Int = defaultSize, ttlSeconds: Int = defaultTTLSeconds, origins: Set<String> = []) {
+        self.size = size
+        self.ttlSeconds = ttlSeconds
+        self.origins = origins
+    }
+
+    init(_ source: Source) throws(ConfigurationError) {
+        let sizeText = source.value("INSTAGRAM_AUTH_FEED_SIZE") ?? String(Self.defaultSize)
+        guard let size = Int(sizeText), (1...Self.maxSize).contains(size) else {
+            throw ConfigurationError("INSTAGRAM_AUTH_FEED_SIZE", "must be a whole number of media items from 1 to \(Self.maxSize), not \(sizeText.debugDescription)")
+        }
+        let ttlText = source.value("INSTAGRAM_AUTH_FEED_TTL") ?? String(Self.defaultTTLSeconds)
+        guard let ttl = Int(ttlText), (10...604_800).contains(ttl) else {
+            throw ConfigurationError("INSTAGRAM_AUTH_FEED_TTL", "must be whole seconds from 10 to 604800 (a week), not \(ttlText.debugDescription)")
+        }
+        var origins: Set<String> = []
+        for item in (source.value("INSTAGRAM_AUTH_FEED_ORIGINS") ?? "").split(whereSeparator: { $0 == "," || $0 == " " }) {
+            let origin = String(item)
+            guard origin == "*" || Self.isOrigin(origin) else {
+                throw ConfigurationError(
+                    "INSTAGRAM_AUTH_FEED_ORIGINS",
+                    "\(origin.debugDescription) is not an origin: write scheme://host[:port] with no path, such as https://www.example.com, or * for any")
+            }
+            origins.insert(origin.lowercased())
+        }
+        self.init(size: size, ttlSeconds: ttl, origins: origins)
+    }
+
+    /// Whether a copy fetched at `fetchedAt` is older than the TTL at `now`.
+    public func isStale(fetchedAt: Date?, now: Date = Date()) -> Bool {
+        guard let fetchedAt else { return true }
+        return now.timeIntervalSince(fetchedAt) >= TimeInterval(ttlSeconds)
+    }
+
+    /// `scheme://host[:port]` and nothing more: what a browser sends as `Origin`.
+    static func isOrigin(_ text: String) -> Bool {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = url.host, !host.isEmpty, url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil
+        else { return false }
+        return true
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`, or nil when it may not read the feed.
+    func allowedOrigin(_ origin: String?) -> String? {
+        guard let origin, !origins.isEmpty else { return nil }
+        if origins.contains(origin.lowercased()) { return origin }
+        return origins.contains("*") ? "*" : nil
+    }
+}

@@ -1,0 +1,36 @@
+import FastCGI
+import Foundation
+
+/// `feed.json`: the account's cached posts as JSON shaped like Graph's `/me/media`, with validators for
+/// revalidation, caching for the copy's remaining freshness, and CORS only for the listed origins.
+enum FeedHandler {
+    static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
+        let origin = context.configuration.feed.allowedOrigin(request.request.headers["origin"])
+        switch await FeedLookup(context: context, backends: backends).find(request.query) {
+        case .failure(let problem):
+            var response = MetaCallback.json(problem.status, ["error": problem.error, "message": problem.message])
+            if let wait = problem.retryAfter { response.headers.append(("Retry-After", "\(wait)")) }
+            response.headers += corsHeaders(origin, context)
+            return response
+        case .success(let found):
+            let document = FeedDocument(feed: found.feed, owner: found.owner, limit: found.limit, stale: found.stale)
+            var headers: [(name: String, value: String)] = [
+                ("ETag", document.etag), ("Cache-Control", "public, max-age=\(found.maxAge)"), ("X-Content-Type-Options", "nosniff"),
+            ]
+            if let fetchedAt = found.feed.fetchedAt { headers.append(("Last-Modified", FeedDocument.httpDate(fetchedAt))) }
+            headers += corsHeaders(origin, context)
+            if FeedDocument.matches(request.request.headers["if-none-match"], document.etag) {
+                return Response(status: 304, headers: headers)
+            }
+            return Response(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: document.body)
+        }
+    }
+
+    /// CORS for a listed origin; `Vary: Origin` whenever the answer depends on it.
+    private static func corsHeaders(_ allowed: String?, _ context: HandlerContext) -> [(name: String, value: String)] {
+        guard !context.configuration.feed.origins.isEmpty else { return [] }
+        var headers: [(name: String, value: String)] = [("Vary", "Origin")]
+        if let allowed { headers.append(("Access-Control-Allow-Origin", allowed)) }
+        return headers
+    }
+}

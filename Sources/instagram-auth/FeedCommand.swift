@@ -1,0 +1,100 @@
+import Accounts
+import ArgumentParser
+import Foundation
+import InstagramAPI
+import InstagramAuth
+
+struct FeedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "feed",
+        abstract: "Print an account's cached media feed; for scripts and static-site generators.",
+        discussion: """
+            USER is a username (with or without @) or a user id; it may be left out when one account is connected. \
+            --json prints what the page's feed.json answers, to write to a data file. --refresh fetches the feed \
+            from Instagram first (as a visit to an old copy does in the background); a failed fetch keeps the last \
+            good copy, says why on stderr, and exits 1.
+            """)
+
+    @Argument(help: "The account.")
+    var user: String?
+
+    @Flag(help: "Print feed.json's JSON instead of one line per post.")
+    var json = false
+
+    @Option(help: "Print at most this many posts.")
+    var limit: Int?
+
+    @Flag(help: "Fetch the feed from Instagram first.")
+    var refresh = false
+
+    @OptionGroup var configFile: ConfigFileOption
+
+    func validate() throws {
+        if let limit, !(1...FeedSettings.maxSize).contains(limit) { throw ValidationError("--limit must be from 1 to \(FeedSettings.maxSize)") }
+    }
+
+    func run() async throws {
+        let context = try await Context.open(configFile: configFile.path)
+        do {
+            try await show(context)
+        } catch {
+            await context.store.close()
+            throw error
+        }
+        await context.store.close()
+    }
+
+    private func show(_ context: Context) async throws {
+        let owners = try await context.store.feedOwners()
+        let owner: FeedOwner
+        if let user {
+            guard let named = owners.first(where: { $0.isNamed(user) }) else { throw CommandError("no connected account \(user)") }
+            owner = named
+        } else {
+            guard owners.count == 1 else {
+                throw CommandError(
+                    owners.isEmpty
+                        ? "no account is connected yet"
+                        : "\(owners.count) accounts are connected (\(owners.map(\.displayName).joined(separator: ", "))): name one")
+            }
+            owner = owners[0]
+        }
+        var failed = false
+        if refresh {
+            let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
+            let fetcher = FeedFetcher(
+                client: context.client(transport: transport), store: context.store, settings: context.configuration.feed,
+                logger: CommandLineLogger.make(level: "warning"))
+            let outcome = await fetcher.fetch(userID: owner.userID)
+            await transport.shutdown()
+            if let problem = Self.problem(outcome) {
+                FileHandle.standardError.write(Data("instagram-auth: \(owner.displayName): the feed was not fetched: \(problem)\n".utf8))
+                failed = true
+            }
+        }
+        guard let feed = try await context.store.feed(userID: owner.userID), let fetchedAt = feed.fetchedAt else {
+            throw CommandError("\(owner.displayName) has no cached feed yet; run feed --refresh, or visit the page's feed.json")
+        }
+        let stale = owner.status != .active || context.configuration.feed.isStale(fetchedAt: fetchedAt)
+        if json {
+            FileHandle.standardOutput.write(Data(FeedDocument(feed: feed, owner: owner, limit: limit, stale: stale).body + [0x0A]))
+        } else {
+            let media = (try? JSONDecoder().decode([MediaItem].self, from: Data(feed.media.utf8))) ?? []
+            print("\(owner.displayName): \(media.count) posts, fetched \(Formatting.date(fetchedAt))\(stale ? " (stale)" : "")")
+            for item in media.prefix(limit ?? media.count) {
+                let caption = (item.caption ?? "").split(whereSeparator: \.isNewline).first.map { String($0.prefix(80)) } ?? ""
+                print([item.timestamp ?? "-", item.mediaType, item.permalink ?? "-", caption].joined(separator: "  "))
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Why a fetch gave no new copy; nil when it did.
+    static func problem(_ outcome: FeedFetcher.Outcome) -> String? {
+        switch outcome {
+        case .fetched: nil
+        case .busy: "another fetch is running"
+        case .inactive(let reason), .needsAuthorization(let reason), .failed(let reason): reason
+        }
+    }
+}
