@@ -60,6 +60,8 @@ public protocol AccountStore: Sendable {
     /// recorded changes nothing and answers its first record.
     func deleteEverything(about userID: String, requestKey: String, issuedAt: Date?, now: Date) async throws(StoreError) -> DeletionRecord
     func deletion(confirmationCode: String) async throws(StoreError) -> DeletionRecord?
+    /// Adds to a deletion's record how many copies of feed images it removed (the files are not the store's).
+    func recordMediaDeleted(confirmationCode: String, count: Int) async throws(StoreError)
 
     /// Every stored account as the feed sees it, without tokens, ordered as `accounts()`.
     func feedOwners() async throws(StoreError) -> [FeedOwner]

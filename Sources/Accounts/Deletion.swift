@@ -9,12 +9,15 @@ public struct DeletionRecord: Sendable, Equatable {
     public var accountDeleted: Bool
     /// How many kept authorization results named the account.
     public var callbacksDeleted: Int
+    /// How many copies of the account's feed images were deleted (`AccountStore.recordMediaDeleted`).
+    public var mediaDeleted: Int
 
-    package init(confirmationCode: String, requestedAt: Date, accountDeleted: Bool, callbacksDeleted: Int) {
+    package init(confirmationCode: String, requestedAt: Date, accountDeleted: Bool, callbacksDeleted: Int, mediaDeleted: Int = 0) {
         self.confirmationCode = confirmationCode
         self.requestedAt = requestedAt
         self.accountDeleted = accountDeleted
         self.callbacksDeleted = callbacksDeleted
+        self.mediaDeleted = mediaDeleted
     }
 
     /// Letters and digits that cannot be mistaken for one another: 32 of them, so a random byte picks one evenly.

@@ -75,7 +75,8 @@ package enum Schema {
         ]
     }
 
-    /// Each account's cached media feed (`StoredFeed`), and the claim that lets one fetch run at a time.
+    /// Each account's cached media feed (`StoredFeed`), the claim that lets one fetch run at a time, and how
+    /// many image copies a deletion removed.
     package static func feeds(_ dialect: Dialect) -> [String] {
         [
             """
@@ -87,7 +88,8 @@ package enum Schema {
                 failure TEXT,
                 claimed_at \(dialect.real)
             )
-            """
+            """,
+            "ALTER TABLE deletion ADD COLUMN media_deleted INTEGER NOT NULL DEFAULT 0",
         ]
     }
 }

@@ -10,11 +10,14 @@ public struct OutgoingRequest: Sendable {
     public var method: Method
     public var url: String
     public var form: [(String, String)]?
+    /// The largest answer taken, when not the transport's own bound for Instagram's JSON (an image may be larger).
+    public var maxBodyBytes: Int?
 
-    public init(method: Method, url: String, form: [(String, String)]? = nil) {
+    public init(method: Method, url: String, form: [(String, String)]? = nil, maxBodyBytes: Int? = nil) {
         self.method = method
         self.url = url
         self.form = form
+        self.maxBodyBytes = maxBodyBytes
     }
 }
 
@@ -75,7 +78,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
     public func send(_ request: OutgoingRequest) async throws(InstagramError) -> IncomingReply {
         let outgoing: HTTPClient.Request
         do {
-            var headers = HTTPHeaders([("Accept", "application/json"), ("User-Agent", "instagram-auth")])
+            var headers = HTTPHeaders([("Accept", request.maxBodyBytes == nil ? "application/json" : "*/*"), ("User-Agent", "instagram-auth")])
             var body: HTTPClient.Body?
             if let form = request.form {
                 headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -89,16 +92,17 @@ public final class AsyncHTTPTransport: HTTPTransport {
         // The deadline of this (EventLoopFuture) API bounds the whole exchange — connecting, the head and
         // every byte of the body — so an answer that trickles in forever times out too.
         let deadline = NIODeadline.now() + .seconds(Int64(timeoutSeconds))
-        let accumulator = ResponseAccumulator(request: outgoing, maxBodySize: Self.maxBodyBytes)
+        let limit = request.maxBodyBytes ?? Self.maxBodyBytes
+        let accumulator = ResponseAccumulator(request: outgoing, maxBodySize: limit)
         do {
             let response = try await client.execute(request: outgoing, delegate: accumulator, deadline: deadline).get()
             return IncomingReply(status: Int(response.status.code), body: response.body.map { Array(buffer: $0) } ?? [])
         } catch {
-            throw classify(error)
+            throw classify(error, limit: limit)
         }
     }
 
-    private func classify(_ error: any Error) -> InstagramError {
+    private func classify(_ error: any Error, limit: Int = AsyncHTTPTransport.maxBodyBytes) -> InstagramError {
         if let error = error as? HTTPClientError {
             let timeouts: [HTTPClientError] = [
                 .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .getConnectionFromPoolTimeout,
@@ -108,7 +112,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
             if error == .invalidURL || error == .emptyHost { return .unreachable("the configured URL is not usable") }
         }
         if error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError {
-            return .unexpectedResponse(status: 200, detail: "an answer larger than \(Self.maxBodyBytes) bytes")
+            return .unexpectedResponse(status: 200, detail: "an answer larger than \(limit) bytes")
         }
         if let reason = Self.tlsFailure(error) { return .tlsFailed(reason) }
         if let error = error as? IOError {

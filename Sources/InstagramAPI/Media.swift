@@ -16,6 +16,9 @@ public struct MediaItem: Sendable, Codable, Equatable {
     public var username: String?
     /// A carousel's items, as Graph nests them: `{"data": [...]}`.
     public var children: Children?
+    /// Instagram's own URLs, kept beside `media_url` and `thumbnail_url` when those point at this site's copies.
+    public var instagramMediaURL: String?
+    public var instagramThumbnailURL: String?
 
     public struct Children: Sendable, Codable, Equatable {
         public var data: [MediaChild]
@@ -27,6 +30,8 @@ public struct MediaItem: Sendable, Codable, Equatable {
         case mediaType = "media_type"
         case mediaURL = "media_url"
         case thumbnailURL = "thumbnail_url"
+        case instagramMediaURL = "instagram_media_url"
+        case instagramThumbnailURL = "instagram_thumbnail_url"
     }
 
     public init(
@@ -58,12 +63,16 @@ public struct MediaChild: Sendable, Codable, Equatable {
     public var mediaType: String
     public var mediaURL: String?
     public var thumbnailURL: String?
+    public var instagramMediaURL: String?
+    public var instagramThumbnailURL: String?
 
     enum CodingKeys: String, CodingKey {
         case id
         case mediaType = "media_type"
         case mediaURL = "media_url"
         case thumbnailURL = "thumbnail_url"
+        case instagramMediaURL = "instagram_media_url"
+        case instagramThumbnailURL = "instagram_thumbnail_url"
     }
 
     public init(id: String, mediaType: String, mediaURL: String? = nil, thumbnailURL: String? = nil) {
@@ -143,6 +152,13 @@ extension ResponseDecoder {
 }
 
 extension InstagramClient {
+    /// The bytes behind a media URL (Instagram's CDN), at most `maxBytes` of them; anything but a 200 is an error.
+    public func download(_ url: String, maxBytes: Int) async throws(InstagramError) -> [UInt8] {
+        let reply = try await transport.send(OutgoingRequest(method: .get, url: url, maxBodyBytes: maxBytes))
+        guard reply.status == 200 else { throw .unexpectedResponse(status: reply.status, detail: "the media URL answered HTTP \(reply.status)") }
+        return reply.body
+    }
+
     /// Pages a fetch follows at most: a cursor that never ends stops here.
     public static let maxMediaPages = 10
 

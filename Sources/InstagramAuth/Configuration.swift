@@ -50,7 +50,7 @@ public struct Configuration: Sendable {
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_AUTH_TOKEN_KEY", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
-        "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS",
+        "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS", "INSTAGRAM_AUTH_MEDIA_DIR",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
@@ -151,7 +151,7 @@ public struct Configuration: Sendable {
         httpTimeoutSeconds = timeout
 
         database = try DatabaseLocation(source)
-        feed = try FeedSettings(source)
+        feed = try FeedSettings(source, database: database)
         tokenSealer = try Self.tokenSealer(source)
 
         // Who may connect is always said: left to a default, anyone's account could be connected to the site.
@@ -250,6 +250,12 @@ public struct Configuration: Sendable {
             path = before.lastIndex(of: "/").map { String(before[...$0]) } ?? "/"
         }
         return path.isEmpty ? "/" : path
+    }
+
+    /// The URL of the page's folder, with its last `/`: where the endpoints beside the page are.
+    public var folderURL: String {
+        let uri = credentials.redirectURI
+        return uri.lastIndex(of: "/").map { String(uri[...$0]) } ?? uri + "/"
     }
 
     public var redirectIsHTTPS: Bool {

@@ -49,6 +49,8 @@ public final class Emulator: @unchecked Sendable {
 
     public enum Action: Sendable, Equatable {
         case respond(status: Int, headers: [String: String], body: String)
+        /// An answer whose body is bytes rather than text (an image).
+        case binary(status: Int, headers: [String: String], body: [UInt8])
         indirect case delayed(milliseconds: Int, Action)
         case hang
         case reset
@@ -92,6 +94,9 @@ public final class Emulator: @unchecked Sendable {
     var mediaErrorCode: Int?
     /// The most items one `/me/media` page holds, whatever the call's `limit`.
     var mediaPageSize = 100
+    var imageKind = ImageKind.jpeg
+    /// How long a media URL works after the call that gave it (the CDN's `oe=`).
+    var mediaURLLifetime: TimeInterval = 3600
     var mediaBaseURL = "https://scontent.cdninstagram.example"
     var lastForms: [String: [String: String]] = [:]
     let now: @Sendable () -> Date
@@ -131,6 +136,7 @@ public final class Emulator: @unchecked Sendable {
         case ("GET", "/me/media"): return media(query)
         case ("GET", "/children"): return children(of: Self.mediaID(in: rawPath), query)
         case ("POST", "/_emulator/media"): return setMedia(query.merging(form) { a, _ in a })
+        case ("GET", _) where path.hasPrefix("/_cdn/"): return cdn(path, query)
         case ("POST", "/_emulator/fault"): return setFault(query.merging(form) { a, _ in a })
         case ("POST", "/_emulator/expire-codes"): return expireCodes()
         case ("POST", "/_emulator/issue-codes"): return issueCodes(query.merging(form) { a, _ in a })

@@ -4,8 +4,6 @@ import Foundation
 /// `/{media-id}/children` for carousels, and media URLs signed to stop working after a while, as the CDN's do.
 extension Emulator {
     public static let defaultMediaCount = 30
-    /// How long a media URL works after the call that gave it (the CDN's `oe=`).
-    static let mediaURLLifetime: TimeInterval = 3600
     static let mediaTypes = ["IMAGE", "VIDEO", "CAROUSEL_ALBUM"]
 
     /// One post: every third an image, a video, a carousel of three; the first caption holds markup.
@@ -105,7 +103,7 @@ extension Emulator {
 
     /// A CDN-style URL that carries its expiry (`oe=`, hexadecimal seconds) as Instagram's do.
     func mediaURL(_ id: String, video: Bool) -> String {
-        let expiry = String(Int((now() + Self.mediaURLLifetime).timeIntervalSince1970), radix: 16)
+        let expiry = String(Int((now() + lock.withLock { mediaURLLifetime }).timeIntervalSince1970), radix: 16)
         return "\(lock.withLock { mediaBaseURL })/_cdn/\(id).\(video ? "mp4" : "jpg")?oe=\(expiry)"
     }
 
@@ -160,9 +158,20 @@ extension Emulator {
         }
     }
 
-    /// `POST /_emulator/media?count=N&page_size=N&error=CODE`: how many posts the account has, the most one
-    /// page holds, and a Graph error code (`none` for none) that `/me/media` answers with instead.
+    /// `POST /_emulator/media?count=N&page_size=N&error=CODE&images=KIND&url_lifetime=S`: how many posts the
+    /// account has, the most one page holds, a Graph error code (`none` for none) that `/me/media` answers with
+    /// instead, what the CDN sends for an image, and how long media URLs work (0: expired when given).
     func setMedia(_ values: [String: String]) -> Action {
+        if let text = values["images"] {
+            guard let kind = ImageKind(rawValue: text) else {
+                return json(400, #"{"error":"images must be one of \#(ImageKind.allCases.map(\.rawValue).joined(separator: ", "))"}"#)
+            }
+            lock.withLock { imageKind = kind }
+        }
+        if let text = values["url_lifetime"] {
+            guard let seconds = Int(text), seconds >= 0 else { return json(400, #"{"error":"url_lifetime must be whole seconds"}"#) }
+            lock.withLock { mediaURLLifetime = TimeInterval(seconds) }
+        }
         if let text = values["page_size"] {
             guard let size = Int(text), (1...100).contains(size) else { return json(400, #"{"error":"page_size must be from 1 to 100"}"#) }
             lock.withLock { mediaPageSize = size }

@@ -151,17 +151,23 @@ final class EmulatorHandler: ChannelInboundHandler {
                 handler.send(inner, context: context, keepAlive: keepAlive)
             }
         case .respond(let status, let headers, let text):
-            var fields = HTTPHeaders()
-            for (name, value) in headers { fields.add(name: name, value: value) }
-            fields.add(name: "Content-Length", value: String(text.utf8.count))
-            if !keepAlive { fields.add(name: "Connection", value: "close") }
-            let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: fields)
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keepAlive { channel.close(promise: nil) }
-            }
+            send(status: status, headers: headers, body: ByteBuffer(string: text), context: context, keepAlive: keepAlive)
+        case .binary(let status, let headers, let bytes):
+            send(status: status, headers: headers, body: ByteBuffer(bytes: bytes), context: context, keepAlive: keepAlive)
+        }
+    }
+
+    private func send(status: Int, headers: [String: String], body: ByteBuffer, context: ChannelHandlerContext, keepAlive: Bool) {
+        var fields = HTTPHeaders()
+        for (name, value) in headers { fields.add(name: name, value: value) }
+        fields.add(name: "Content-Length", value: String(body.readableBytes))
+        if !keepAlive { fields.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: fields)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
         }
     }
 }

@@ -79,6 +79,13 @@ extension PostgresAccountStore {
         }
     }
 
+    public func recordMediaDeleted(confirmationCode: String, count: Int) async throws(StoreError) {
+        try await run { client in
+            try await client.query(
+                "UPDATE deletion SET media_deleted = media_deleted + \(count) WHERE confirmation_code = \(confirmationCode)", logger: self.logger)
+        }
+    }
+
     /// The columns a deletion is found by.
     private enum DeletionKey: String {
         case confirmationCode = "confirmation_code"
@@ -88,14 +95,15 @@ extension PostgresAccountStore {
     private func deletion(where key: DeletionKey, is value: String, on connection: PostgresConnection) async throws -> DeletionRecord? {
         var query = PostgresQuery(
             unsafeSQL: """
-                SELECT confirmation_code, requested_at, account_deleted, callbacks_deleted FROM deletion WHERE \(key.rawValue) = $1
+                SELECT confirmation_code, requested_at, account_deleted, callbacks_deleted, media_deleted FROM deletion
+                WHERE \(key.rawValue) = $1
                 """)
         query.binds.append(value)
-        let rows = try await connection.query(query, logger: logger).decode((String, Double, Bool, Int).self)
-        for try await (code, requestedAt, accountDeleted, callbacksDeleted) in rows {
+        let rows = try await connection.query(query, logger: logger).decode((String, Double, Bool, Int, Int).self)
+        for try await (code, requestedAt, accountDeleted, callbacksDeleted, mediaDeleted) in rows {
             return DeletionRecord(
                 confirmationCode: code, requestedAt: Date(timeIntervalSince1970: requestedAt), accountDeleted: accountDeleted,
-                callbacksDeleted: callbacksDeleted)
+                callbacksDeleted: callbacksDeleted, mediaDeleted: mediaDeleted)
         }
         return nil
     }

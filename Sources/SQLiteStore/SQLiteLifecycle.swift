@@ -73,9 +73,16 @@ extension SQLiteAccountStore {
         }
     }
 
+    public func recordMediaDeleted(confirmationCode: String, count: Int) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE deletion SET media_deleted = media_deleted + ? WHERE confirmation_code = ?", arguments: [count, confirmationCode])
+        }
+    }
+
     static func deletion(_ row: Row) -> DeletionRecord {
         DeletionRecord(
             confirmationCode: row["confirmation_code"], requestedAt: Date(timeIntervalSince1970: row["requested_at"]),
-            accountDeleted: row["account_deleted"], callbacksDeleted: row["callbacks_deleted"])
+            accountDeleted: row["account_deleted"], callbacksDeleted: row["callbacks_deleted"], mediaDeleted: row["media_deleted"])
     }
 }

@@ -81,7 +81,7 @@ struct Refresh: AsyncParsableCommand {
             client: context.client(transport: transport), store: context.store,
             window: TimeInterval(withinDays * 86_400), logger: CommandLineLogger.make(level: logLevel))
         let fetcher = FeedFetcher(
-            client: context.client(transport: transport), store: context.store, settings: context.configuration.feed,
+            client: context.client(transport: transport), store: context.store, configuration: context.configuration,
             logger: CommandLineLogger.make(level: logLevel))
         let outcome: Result<(RefreshJob.Report, [(FeedOwner, FeedFetcher.Outcome)]), StoreError>
         do {
@@ -107,7 +107,9 @@ struct Refresh: AsyncParsableCommand {
         print(report.summary)
         var feedFailures = 0
         for (owner, fetched) in feeds {
-            if let problem = FeedCommand.problem(fetched) {
+            if fetched == .busy {
+                print("\(owner.displayName): feed being fetched by another process")
+            } else if let problem = FeedCommand.problem(fetched) {
                 feedFailures += 1
                 print("\(owner.displayName): feed FAILED: \(problem)")
             } else if case .fetched(let items) = fetched {

@@ -63,7 +63,7 @@ struct FeedCommand: AsyncParsableCommand {
         if refresh {
             let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
             let fetcher = FeedFetcher(
-                client: context.client(transport: transport), store: context.store, settings: context.configuration.feed,
+                client: context.client(transport: transport), store: context.store, configuration: context.configuration,
                 logger: CommandLineLogger.make(level: "warning"))
             let outcome = await fetcher.fetch(userID: owner.userID)
             await transport.shutdown()

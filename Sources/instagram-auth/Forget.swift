@@ -26,11 +26,22 @@ struct Forget: AsyncParsableCommand {
             throw CommandError("no connected account \(user); give its user id to remove what may still name it")
         }
         // A request key of its own: each `forget` is a request, answered with a new confirmation code.
-        let record = try await store.deleteEverything(about: userID, requestKey: "forget " + UUID().uuidString, now: Date())
+        let media = try Configuration.mediaFolder(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
+        var record: DeletionRecord
+        do {
+            record = try await store.deleteEverything(about: userID, requestKey: "forget " + UUID().uuidString, now: Date())
+            let removed = media.remove(copiesOf: userID)
+            if removed > 0 { try await store.recordMediaDeleted(confirmationCode: record.confirmationCode, count: removed) }
+            record.mediaDeleted = removed
+        } catch {
+            await store.close()
+            throw error
+        }
         await store.close()
         let what = [
-            record.accountDeleted ? "the account and its token" : "no account was stored",
+            record.accountDeleted ? "the account, its token and its cached posts" : "no account was stored",
             record.callbacksDeleted == 1 ? "1 authorization record" : "\(record.callbacksDeleted) authorization records",
+            record.mediaDeleted == 1 ? "1 image copy" : "\(record.mediaDeleted) image copies",
         ]
         print("\(account?.displayName ?? userID): removed (\(what.joined(separator: ", "))); confirmation code \(record.confirmationCode)")
     }

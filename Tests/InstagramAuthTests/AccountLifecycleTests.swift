@@ -70,6 +70,9 @@ struct AccountLifecycleTests {
         try await backend.execute("DROP INDEX callback_user_id", at: place)
         try await backend.execute("ALTER TABLE callback DROP COLUMN user_id", at: place)
         try await backend.execute("DELETE FROM \(backend.migrationsTable) WHERE identifier = 'v4: deletions'", at: place)
+        // v6 changed the deletion table too: it runs again after v4.
+        try await backend.execute("DROP TABLE feed", at: place)
+        try await backend.execute("DELETE FROM \(backend.migrationsTable) WHERE identifier = 'v6: feeds'", at: place)
         await backend.close(store)
 
         let migrated = try await backend.open(place)

@@ -49,7 +49,7 @@ struct FeedTests {
             #expect(posts.first?["caption"] as? String == #"Sunrise <b>over</b> the "bay" & <script>alert(1)</script> 🌅"#)
             #expect(posts.map { $0["media_type"] as? String } .prefix(3) == ["IMAGE", "VIDEO", "CAROUSEL_ALBUM"])
             #expect(((posts[2]["children"] as? [String: Any])?["data"] as? [Any])?.count == 3)
-            #expect((posts[1]["thumbnail_url"] as? String)?.contains("/_cdn/") == true)
+            #expect((posts[1]["instagram_thumbnail_url"] as? String)?.contains("/_cdn/") == true)
             #expect((posts[0]["permalink"] as? String)?.hasPrefix("https://www.instagram.com/p/") == true)
             let body = object(reply)
             #expect((body["account"] as? [String: Any])?["username"] as? String == "emulated.creator")

@@ -108,7 +108,7 @@ struct MetaCallbackTests {
             _ = try await AccountFlowTests().connect(stack)
             let forget = try await stack.command(["forget", "@emulated.creator"])
             #expect(forget.status == 0, "\(forget.err)")
-            #expect(forget.out.contains("the account and its token"))
+            #expect(forget.out.contains("the account, its token and its cached posts"))
             let code = try #require(forget.out.components(separatedBy: "confirmation code ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
             #expect(try await stack.command(["accounts"]).out.contains("No account is connected"))
             let status = try await stack.request("http://127.0.0.1:\(stack.port)/instagram/deletion?code=\(code)")

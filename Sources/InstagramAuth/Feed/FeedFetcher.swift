@@ -22,12 +22,14 @@ public struct FeedFetcher: Sendable {
     let client: InstagramClient
     let store: any AccountStore
     let settings: FeedSettings
+    let copier: MediaCopier
     let logger: Logger
 
-    public init(client: InstagramClient, store: any AccountStore, settings: FeedSettings, logger: Logger) {
+    public init(client: InstagramClient, store: any AccountStore, configuration: Configuration, logger: Logger) {
         self.client = client
         self.store = store
-        self.settings = settings
+        self.settings = configuration.feed
+        self.copier = MediaCopier(folder: configuration.feed.media, client: client, baseURL: configuration.folderURL + "media/", logger: logger)
         self.logger = logger
     }
 
@@ -57,9 +59,14 @@ public struct FeedFetcher: Sendable {
             logger.warning("feed fetch failed; the last copy stays", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
             return .failed(error.description)
         }
-        guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(media), now: Date()) else {
+        let previous = try await store.feed(userID: userID).flatMap { try? JSONDecoder().decode([MediaItem].self, from: Data($0.media.utf8)) }
+        let copied = await copier.copy(media, userID: userID, previous: previous ?? [])
+        guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(copied.items), now: Date()) else {
+            settings.media.remove(copiesOf: userID)
             return .inactive("the account was removed or deauthorized while its feed was fetched")
         }
+        // Copies no longer in the feed leave with their posts.
+        settings.media.remove(copiesOf: userID, keeping: copied.names)
         logger.info("feed fetched", metadata: ["account": "\(account.displayName)", "items": "\(media.count)"])
         return .fetched(items: media.count)
     }

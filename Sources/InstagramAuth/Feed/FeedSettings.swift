@@ -10,18 +10,24 @@ public struct FeedSettings: Sendable, Equatable {
     /// Origins whose pages may read `feed.json` (`INSTAGRAM_AUTH_FEED_ORIGINS`), as browsers send them
     /// (`https://example.com`); `*` for any. Empty: the site's own pages only.
     public var origins: Set<String>
+    /// Where copies of the feed's images are kept (`INSTAGRAM_AUTH_MEDIA_DIR`).
+    public var media: MediaFolder
 
     public static let defaultSize = 24
     public static let maxSize = 100
     public static let defaultTTLSeconds = 900
 
-    public init(size: Int = defaultSize, ttlSeconds: Int = defaultTTLSeconds, origins: Set<String> = []) {
+    /// Without a SQLite file to put it beside.
+    public static let defaultMediaDirectory = "/var/lib/instagram-auth/media"
+
+    public init(size: Int = defaultSize, ttlSeconds: Int = defaultTTLSeconds, origins: Set<String> = [], media: MediaFolder) {
         self.size = size
         self.ttlSeconds = ttlSeconds
         self.origins = origins
+        self.media = media
     }
 
-    init(_ source: Source) throws(ConfigurationError) {
+    init(_ source: Source, database: DatabaseLocation) throws(ConfigurationError) {
         let sizeText = source.value("INSTAGRAM_AUTH_FEED_SIZE") ?? String(Self.defaultSize)
         guard let size = Int(sizeText), (1...Self.maxSize).contains(size) else {
             throw ConfigurationError("INSTAGRAM_AUTH_FEED_SIZE", "must be a whole number of media items from 1 to \(Self.maxSize), not \(sizeText.debugDescription)")
@@ -40,7 +46,16 @@ public struct FeedSettings: Sendable, Equatable {
             }
             origins.insert(origin.lowercased())
         }
-        self.init(size: size, ttlSeconds: ttl, origins: origins)
+        let media: String
+        if let directory = source.value("INSTAGRAM_AUTH_MEDIA_DIR") {
+            guard directory.hasPrefix("/") else { throw ConfigurationError("INSTAGRAM_AUTH_MEDIA_DIR", "must be an absolute path, not \(directory.debugDescription)") }
+            media = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        } else if case .sqlite(let path) = database {
+            media = (path as NSString).deletingLastPathComponent + "/media"
+        } else {
+            media = Self.defaultMediaDirectory
+        }
+        self.init(size: size, ttlSeconds: ttl, origins: origins, media: MediaFolder(path: media))
     }
 
     /// Whether a copy fetched at `fetchedAt` is older than the TTL at `now`.
@@ -62,5 +77,13 @@ public struct FeedSettings: Sendable, Equatable {
         guard let origin, !origins.isEmpty else { return nil }
         if origins.contains(origin.lowercased()) { return origin }
         return origins.contains("*") ? "*" : nil
+    }
+}
+
+extension Configuration {
+    /// Only where the feed's image copies are: what `forget` needs, without the app's keys.
+    public static func mediaFolder(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> MediaFolder {
+        let source = try Source.load(environment: environment, configFile: configFile)
+        return try FeedSettings(source, database: DatabaseLocation(source)).media
     }
 }

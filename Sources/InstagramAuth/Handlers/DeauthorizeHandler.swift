@@ -8,6 +8,8 @@ enum DeauthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         await MetaCallback.answer(request, context, callback: "deauthorize") { (signed) throws(StoreError) in
             let known = try await backends.store.deauthorize(userID: signed.userID, issuedAt: signed.issuedBefore, now: Date())
+            // The cached posts went with the token; their images go too.
+            if known { context.configuration.feed.media.remove(copiesOf: signed.userID) }
             context.logger.notice(
                 known ? "account deauthorized on Instagram; its token was discarded" : "deauthorize callback for an account not stored",
                 metadata: ["user_id": "\(signed.userID)"])

@@ -15,6 +15,7 @@ enum DeletionStatusHandler {
                 values: [
                     "code": record.confirmationCode, "requested": Formatting.date(record.requestedAt),
                     "accountDeleted": record.accountDeleted, "callbacks": callbacks,
+                    "media": record.mediaDeleted == 0 ? "none were kept" : "\(record.mediaDeleted) deleted",
                 ])
         } catch {
             context.logger.error("account store failed", metadata: ["error": "\(error)"])

@@ -103,6 +103,7 @@ enum BuiltInTemplates {
         <dl>
         <dt>Account and access token</dt><dd>{{#accountDeleted}}deleted{{/accountDeleted}}{{^accountDeleted}}none was stored{{/accountDeleted}}</dd>
         <dt>Authorization records</dt><dd>{{callbacks}}</dd>
+        <dt>Cached posts and copies of their images</dt><dd>{{#accountDeleted}}posts deleted; images: {{media}}{{/accountDeleted}}{{^accountDeleted}}none were kept{{/accountDeleted}}</dd>
         </dl>
         <p class="muted">Keep the confirmation code {{code}} to refer to this request.</p>
 

@@ -28,10 +28,7 @@ public struct HandlerContext: Sendable {
     var startURL: String { configuration.credentials.redirectURI }
 
     /// The URL of the page's folder, with its last `/`: where the endpoints beside the page are.
-    var folderURL: String {
-        let uri = configuration.credentials.redirectURI
-        return uri.lastIndex(of: "/").map { String(uri[...$0]) } ?? uri + "/"
-    }
+    var folderURL: String { configuration.folderURL }
 
     /// The `error` page for `error`.
     func page(for error: PageError) -> Response {
@@ -56,6 +53,6 @@ public struct Backends: Sendable {
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
             transport: transport)
         self.client = client
-        feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, settings: configuration.feed, logger: logger))
+        feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, configuration: configuration, logger: logger))
     }
 }

@@ -8,6 +8,8 @@ struct Route: Sendable {
         case page
         /// A file below the page's folder.
         case file(String)
+        /// Any file in a folder below the page's folder (`media` for `media/<name>`); the handler reads the name.
+        case folder(String)
     }
 
     /// What answers a route, and whether it waits on the store or Instagram.

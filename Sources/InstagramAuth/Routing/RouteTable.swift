@@ -13,5 +13,6 @@ enum RouteTable {
         Route(.file("deletion"), .waiting(DeletionStatusHandler.respond)),
         // The site's own posts, from the cached copy.
         Route(.file("feed.json"), .waiting(FeedHandler.respond)),
+        Route(.folder("media"), .immediate(MediaHandler.respond)),
     ]
 }

@@ -62,6 +62,9 @@ public struct Router: Responder {
         switch routePath {
         case .page: return path == pageName || path.isEmpty
         case .file(let name): return path == name
+        case .folder(let name):
+            let inside = path.utf8.dropFirst(name.utf8.count)
+            return path.hasPrefix(name) && inside.first == UInt8(ascii: "/") && inside.count > 1
         }
     }
 
