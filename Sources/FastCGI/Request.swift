@@ -3,6 +3,9 @@ public struct Request: Sendable, Equatable {
     public var method: String
     /// The path asked for, as sent (percent-encoded), without the query; empty when the web server does not say.
     public var path: String
+    /// The path this request is for after the web server's own rewrites (`DOCUMENT_URI`), when it says: for an
+    /// SSI include, the included path, where `path` is the including page's.
+    public var documentPath: String?
     /// The raw query string, without the leading `?`.
     public var query: String
     /// Request headers by lower-cased name (`cookie`, `user-agent`, …).
@@ -19,10 +22,12 @@ public struct Request: Sendable, Equatable {
         headers: [String: String] = [:],
         isHTTPS: Bool = false,
         remoteAddress: String = "",
-        body: [UInt8] = []
+        body: [UInt8] = [],
+        documentPath: String? = nil
     ) {
         self.method = method
         self.path = path
+        self.documentPath = documentPath
         self.query = query
         self.headers = headers
         self.isHTTPS = isHTTPS
@@ -49,7 +54,8 @@ public struct Request: Sendable, Equatable {
             headers: headers,
             isHTTPS: https || params["REQUEST_SCHEME"] == "https",
             remoteAddress: params["REMOTE_ADDR"] ?? "",
-            body: body
+            body: body,
+            documentPath: params["DOCUMENT_URI"].flatMap { $0.isEmpty ? nil : $0 }
         )
     }
 }

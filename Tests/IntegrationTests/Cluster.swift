@@ -70,6 +70,8 @@ final class Cluster: @unchecked Sendable {
             "INSTAGRAM_HTTP_TIMEOUT": "3", "INSTAGRAM_AUTH_STATE_SECRET": Stack.stateSecret,
             "INSTAGRAM_AUTH_DATABASE": database, "INSTAGRAM_AUTH_DATABASE_PASSWORD_FILE": passwordFile,
             "INSTAGRAM_AUTH_ALLOWED_USERS": "*",
+            // One folder for both hosts' image copies, as the README says to share it.
+            "INSTAGRAM_AUTH_MEDIA_DIR": folder.appendingPathComponent("media").path,
         ]
         configPath = folder.appendingPathComponent("instagram-auth.conf").path
         try settings.map { "\($0.key)=\($0.value)\n" }.joined().write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -242,4 +242,32 @@ struct MultiHostTests {
         #expect(run.status != 0)
         #expect(run.err.contains("INSTAGRAM_AUTH_DATABASE") && run.err.contains("does not exist"), "\(run.err)")
     }
+
+    @Test func visitorsOnBothHostsAtOnceCauseOneFetchAndGetTheCopyAtOnce() async throws {
+        try await withCluster { cluster in
+            let browser = Browser()
+            _ = try await cluster.visit(try await cluster.authorize(on: .a, browser: browser), on: .a, browser: browser)
+            let feedURL = cluster.redirectURI + "feed.json"
+            let first = try await cluster.send(feedURL, on: .b, browser: Browser())
+            #expect(first.status == 200 && first.body.contains("\"stale\":false"))
+            let fetches = try await cluster.requests("/me/media")
+            #expect(fetches == 1, "the fetch the connection started; host b's visitor got its copy")
+
+            // The copy ages; Instagram is slow; twelve visitors ask on both hosts at once.
+            let database = String(cluster.database.split(separator: "/").last ?? "")
+            _ = try await offPool { try cluster.postgres.psql(database, "UPDATE feed SET fetched_at = fetched_at - 3600, attempted_at = attempted_at - 3600") }
+            _ = try await cluster.emulator(.POST, "/_emulator/fault?mode=slow&delay_ms=1500&path=/me/media")
+            let started = Date()
+            let replies = try await withThrowingTaskGroup(of: Stack.Reply.self) { group in
+                for index in 0..<12 { group.addTask { try await cluster.send(feedURL, on: index % 2 == 0 ? .a : .b, browser: Browser()) } }
+                return try await group.reduce(into: [Stack.Reply]()) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.status == 200 && $0.body.contains("\"stale\":true") })
+            #expect(Date().timeIntervalSince(started) < 1.4, "nobody waited on the slow Instagram")
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(try await cluster.requests("/me/media") == fetches + 1, "one fetch for every visitor on both hosts")
+            let fresh = try await cluster.send(feedURL, on: .a, browser: Browser())
+            #expect(fresh.body.contains("\"stale\":false"))
+        }
+    }
 }

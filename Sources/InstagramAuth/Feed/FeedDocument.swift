@@ -20,7 +20,12 @@ public struct FeedDocument: Sendable {
         account += "}"
         let updated = feed.fetchedAt.map { Self.quoted(Self.timestamp($0)) } ?? "null"
         body = Array(#"{"data":\#(data),"account":\#(account),"updated_at":\#(updated),"stale":\#(stale)}"#.utf8)
-        etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        etag = Self.etag(of: body)
+    }
+
+    /// A strong validator of `body`: the first 16 bytes of its SHA-256, quoted.
+    static func etag(of body: [UInt8]) -> String {
+        "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
     }
 
     /// The items as the store keeps them: a JSON array with Graph's names, keys sorted, slashes unescaped.

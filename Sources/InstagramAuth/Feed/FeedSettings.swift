@@ -12,6 +12,8 @@ public struct FeedSettings: Sendable, Equatable {
     public var origins: Set<String>
     /// Where copies of the feed's images are kept (`INSTAGRAM_AUTH_MEDIA_DIR`).
     public var media: MediaFolder
+    /// Origins whose pages may frame `feed.html` (`INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS`); empty: none may.
+    public var frameAncestors: [String] = []
 
     public static let defaultSize = 24
     public static let maxSize = 100
@@ -36,16 +38,8 @@ public struct FeedSettings: Sendable, Equatable {
         guard let ttl = Int(ttlText), (10...604_800).contains(ttl) else {
             throw ConfigurationError("INSTAGRAM_AUTH_FEED_TTL", "must be whole seconds from 10 to 604800 (a week), not \(ttlText.debugDescription)")
         }
-        var origins: Set<String> = []
-        for item in (source.value("INSTAGRAM_AUTH_FEED_ORIGINS") ?? "").split(whereSeparator: { $0 == "," || $0 == " " }) {
-            let origin = String(item)
-            guard origin == "*" || Self.isOrigin(origin) else {
-                throw ConfigurationError(
-                    "INSTAGRAM_AUTH_FEED_ORIGINS",
-                    "\(origin.debugDescription) is not an origin: write scheme://host[:port] with no path, such as https://www.example.com, or * for any")
-            }
-            origins.insert(origin.lowercased())
-        }
+        let origins = Set(try Self.origins(source, "INSTAGRAM_AUTH_FEED_ORIGINS", anyAllowed: true))
+        let ancestors = try Self.origins(source, "INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS", anyAllowed: false)
         let media: String
         if let directory = source.value("INSTAGRAM_AUTH_MEDIA_DIR") {
             guard directory.hasPrefix("/") else { throw ConfigurationError("INSTAGRAM_AUTH_MEDIA_DIR", "must be an absolute path, not \(directory.debugDescription)") }
@@ -56,12 +50,27 @@ public struct FeedSettings: Sendable, Equatable {
             media = Self.defaultMediaDirectory
         }
         self.init(size: size, ttlSeconds: ttl, origins: origins, media: MediaFolder(path: media))
+        frameAncestors = ancestors
     }
 
     /// Whether a copy fetched at `fetchedAt` is older than the TTL at `now`.
     public func isStale(fetchedAt: Date?, now: Date = Date()) -> Bool {
         guard let fetchedAt else { return true }
         return now.timeIntervalSince(fetchedAt) >= TimeInterval(ttlSeconds)
+    }
+
+    /// The origins listed under `key`, lower-cased; `*` among them only where `anyAllowed`.
+    private static func origins(_ source: Source, _ key: String, anyAllowed: Bool) throws(ConfigurationError) -> [String] {
+        var origins: [String] = []
+        for item in (source.value(key) ?? "").split(whereSeparator: { $0 == "," || $0 == " " }) {
+            let origin = String(item)
+            guard (anyAllowed && origin == "*") || isOrigin(origin) else {
+                throw ConfigurationError(
+                    key, "\(origin.debugDescription) is not an origin: write scheme://host[:port] with no path, such as https://www.example.com\(anyAllowed ? ", or * for any" : "")")
+            }
+            if !origins.contains(origin.lowercased()) { origins.append(origin.lowercased()) }
+        }
+        return origins
     }
 
     /// `scheme://host[:port]` and nothing more: what a browser sends as `Origin`.

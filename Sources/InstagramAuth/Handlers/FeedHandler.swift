@@ -14,16 +14,24 @@ enum FeedHandler {
             return response
         case .success(let found):
             let document = FeedDocument(feed: found.feed, owner: found.owner, limit: found.limit, stale: found.stale)
-            var headers: [(name: String, value: String)] = [
-                ("ETag", document.etag), ("Cache-Control", "public, max-age=\(found.maxAge)"), ("X-Content-Type-Options", "nosniff"),
-            ]
-            if let fetchedAt = found.feed.fetchedAt { headers.append(("Last-Modified", FeedDocument.httpDate(fetchedAt))) }
-            headers += corsHeaders(origin, context)
-            if FeedDocument.matches(request.request.headers["if-none-match"], document.etag) {
-                return Response(status: 304, headers: headers)
-            }
-            return Response(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: document.body)
+            return cached(
+                document.body, etag: document.etag, of: found, to: request,
+                headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
         }
+    }
+
+    /// A copy's answer: validators, caching for its remaining freshness, and a 304 when the client has it.
+    static func cached(
+        _ body: [UInt8], etag: String, of found: FeedLookup.Found, to request: ParsedRequest, headers extra: [(name: String, value: String)]
+    ) -> Response {
+        var headers: [(name: String, value: String)] = [
+            ("ETag", etag), ("Cache-Control", "public, max-age=\(found.maxAge)"), ("X-Content-Type-Options", "nosniff"),
+        ]
+        if let fetchedAt = found.feed.fetchedAt { headers.append(("Last-Modified", FeedDocument.httpDate(fetchedAt))) }
+        if FeedDocument.matches(request.request.headers["if-none-match"], etag) {
+            return Response(status: 304, headers: headers + extra.filter { $0.name != "Content-Type" })
+        }
+        return Response(status: 200, headers: extra + headers, body: body)
     }
 
     /// CORS for a listed origin; `Vary: Origin` whenever the answer depends on it.

@@ -10,6 +10,7 @@ enum BuiltInTemplates {
         "error": error,
         "continue": `continue`,
         "deletion": deletion,
+        "feed": feed,
     ]
 
     static let layout = """
@@ -93,6 +94,19 @@ enum BuiltInTemplates {
         <h1>{{heading}}</h1>
         <p>{{message}}</p>
         <p><a class="button" href="{{url}}">{{link}}</a></p>
+
+        """
+
+    /// The feed as HTML without script (`feed.html`): a fragment for an SSI include or an iframe, styled by
+    /// the site. Each post: `permalink`, `image` (this site's copy, or Instagram's URL), `alt`, `caption`,
+    /// `kind` (image, video or carousel_album), `timestamp`; beside them `username` and `stale`.
+    static let feed = """
+        <ul class="instagram-feed">
+        {{#posts}}
+        <li class="instagram-post instagram-{{kind}}"><a href="{{permalink}}" rel="noopener">{{#image}}<img src="{{image}}" alt="{{alt}}" loading="lazy">{{/image}}</a>{{#caption}}
+        <p>{{caption}}</p>{{/caption}}</li>
+        {{/posts}}
+        </ul>
 
         """
 

@@ -56,6 +56,12 @@ public struct Pages: Sendable {
         return Response(status: status, headers: Self.securityHeaders + extraHeaders, body: Array(html.utf8))
     }
 
+    /// `template` rendered with `values` alone, without the layout (a part of someone else's page); nil when
+    /// the templates do not parse.
+    public func fragment(_ template: String, values: [String: Any]) -> String? {
+        fill(template, with: values, orElse: "")
+    }
+
     /// One template filled in: a plain one directly, any other by the library (`fallback` if it has no
     /// such template); nil when the library's templates do not parse.
     private func fill(_ name: String, with values: [String: Any], orElse fallback: String) -> String? {

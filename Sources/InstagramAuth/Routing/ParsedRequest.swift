@@ -24,6 +24,9 @@ public struct ParsedRequest: Sendable {
             path = pageName
         } else if request.path.hasPrefix(folder) {
             path = String(request.path.dropFirst(folder.count))
+        } else if let document = request.documentPath, document.hasPrefix(folder) {
+            // An SSI include on a page elsewhere in the site: nginx passes the including page as REQUEST_URI.
+            path = String(document.dropFirst(folder.count))
         } else {
             path = nil
         }

@@ -13,6 +13,7 @@ enum RouteTable {
         Route(.file("deletion"), .waiting(DeletionStatusHandler.respond)),
         // The site's own posts, from the cached copy.
         Route(.file("feed.json"), .waiting(FeedHandler.respond)),
+        Route(.file("feed.html"), .waiting(FeedHTMLHandler.respond)),
         Route(.folder("media"), .immediate(MediaHandler.respond)),
     ]
 }
