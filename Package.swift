@@ -56,6 +56,7 @@ let package = Package(
             name: "InstagramAuth",
             dependencies: [
                 "Accounts",
+                "ChildProcess",
                 "FastCGI",
                 "InstagramAPI",
                 "PostgresStore",

@@ -41,6 +41,8 @@ public struct Configuration: Sendable {
     public var allowedUsers: Set<String>?
     /// The cached media feed's size, freshness and readers.
     public var feed: FeedSettings
+    /// The command run when an account changes (`INSTAGRAM_AUTH_ON_CHANGE`, `ChangeHook`).
+    public var onChange: String?
 
     public static let defaultDatabasePath = "/var/lib/instagram-auth/accounts.sqlite3"
 
@@ -50,7 +52,7 @@ public struct Configuration: Sendable {
         "INSTAGRAM_SCOPES", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_API_BASE_URL", "INSTAGRAM_GRAPH_BASE_URL",
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_AUTH_TOKEN_KEY", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
-        "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS", "INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS", "INSTAGRAM_AUTH_MEDIA_DIR",
+        "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS", "INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS", "INSTAGRAM_AUTH_MEDIA_DIR", "INSTAGRAM_AUTH_ON_CHANGE",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
@@ -152,6 +154,13 @@ public struct Configuration: Sendable {
 
         database = try DatabaseLocation(source)
         feed = try FeedSettings(source, database: database)
+        onChange = source.value("INSTAGRAM_AUTH_ON_CHANGE")
+        if let command = onChange {
+            guard command.hasPrefix("/"), access(command, X_OK) == 0 else {
+                throw ConfigurationError(
+                    "INSTAGRAM_AUTH_ON_CHANGE", "must be the absolute path of an executable file (run without a shell or arguments), not \(command.debugDescription)")
+            }
+        }
         tokenSealer = try Self.tokenSealer(source)
 
         // Who may connect is always said: left to a default, anyone's account could be connected to the site.

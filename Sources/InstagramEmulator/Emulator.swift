@@ -100,6 +100,8 @@ public final class Emulator: @unchecked Sendable {
     var mediaBaseURL = "https://scontent.cdninstagram.example"
     var lastForms: [String: [String: String]] = [:]
     let now: @Sendable () -> Date
+    /// When the newest post was made: posts keep their times from one answer to the next.
+    let newestPost: Date
 
     /// `callbackURLs` defaults to the callbacks beside the first redirect URI.
     public init(
@@ -111,6 +113,7 @@ public final class Emulator: @unchecked Sendable {
         self.codeLifetime = codeLifetime
         self.callbackURLs = callbackURLs ?? CallbackURLs(besideRedirectURI: app.redirectURIs.first ?? "")
         self.now = now
+        newestPost = now()
     }
 
     static let apiPaths: Set<String> = ["/oauth/access_token", "/access_token", "/refresh_access_token", "/me", "/me/media", "/children"]

@@ -76,7 +76,7 @@ extension Emulator {
             case "media_url": members.append(#""media_url":"\#(mediaURL(post.id, video: post.type == "VIDEO"))""#)
             case "thumbnail_url": if post.type == "VIDEO" { members.append(#""thumbnail_url":"\#(mediaURL(post.id, video: false))""#) }
             case "permalink": members.append(#""permalink":"https://www.instagram.com/p/EMU\#(post.index)/""#)
-            case "timestamp": members.append(#""timestamp":"\#(Self.timestamp(now() - TimeInterval(post.index * 3600)))""#)
+            case "timestamp": members.append(#""timestamp":"\#(Self.timestamp(newestPost - TimeInterval(post.index * 3600)))""#)
             case "username": members.append(#""username":"\#(user.username)""#)
             default: break
             }

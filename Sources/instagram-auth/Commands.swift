@@ -58,7 +58,9 @@ struct Refresh: AsyncParsableCommand {
             rejects (code 190) or that expired is marked as needing a new authorization. Prints one line per \
             account and a summary; exits 1 if any account failed or needs a new authorization. Then fetches \
             the feed of each account whose cached copy is older than INSTAGRAM_AUTH_FEED_TTL, one line each; a \
-            failed fetch keeps the last good copy and also exits 1. Safe to run at the same time as itself and \
+            failed fetch keeps the last good copy and also exits 1. INSTAGRAM_AUTH_ON_CHANGE runs for each \
+            refreshed token, account newly needing authorization and changed feed; a failing run is printed \
+            and exits 1. Safe to run at the same time as itself and \
             as the responder.
             """)
 
@@ -80,16 +82,27 @@ struct Refresh: AsyncParsableCommand {
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
             window: TimeInterval(withinDays * 86_400), logger: CommandLineLogger.make(level: logLevel))
+        let hook = ChangeHook(command: context.configuration.onChange, logger: CommandLineLogger.make(level: logLevel))
         let fetcher = FeedFetcher(
-            client: context.client(transport: transport), store: context.store, configuration: context.configuration,
+            client: context.client(transport: transport), store: context.store, configuration: context.configuration, hook: hook,
             logger: CommandLineLogger.make(level: logLevel))
         let outcome: Result<(RefreshJob.Report, [(FeedOwner, FeedFetcher.Outcome)]), StoreError>
         do {
             let report = try await job.run()
+            for (account, effect) in report.lines {
+                switch effect {
+                case .refreshed: hook.run(.refreshed, userID: account.userID, username: account.username)
+                // Once, when it happens: not again on every run while the account waits for its owner.
+                case .needsAuthorization where account.status == .active:
+                    hook.run(.needsAuthorization, userID: account.userID, username: account.username)
+                default: break
+                }
+            }
             outcome = .success((report, try await Self.fetchDueFeeds(fetcher, context)))
         } catch {
             outcome = .failure(error)
         }
+        let hookFailures = await hook.waitForAll()
         await transport.shutdown()
         await context.store.close()
         let (report, feeds) = try outcome.get()
@@ -116,7 +129,8 @@ struct Refresh: AsyncParsableCommand {
                 print("\(owner.displayName): feed fetched, \(items) posts")
             }
         }
-        if report.failures > 0 || feedFailures > 0 { throw ExitCode(1) }
+        for failure in hookFailures { print("INSTAGRAM_AUTH_ON_CHANGE FAILED: \(failure)") }
+        if report.failures > 0 || feedFailures > 0 || !hookFailures.isEmpty { throw ExitCode(1) }
     }
 
     /// Fetches the feed of each active account whose copy is missing or older than the TTL.

@@ -62,10 +62,15 @@ struct FeedCommand: AsyncParsableCommand {
         var failed = false
         if refresh {
             let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
+            let hook = ChangeHook(command: context.configuration.onChange, logger: CommandLineLogger.make(level: "warning"))
             let fetcher = FeedFetcher(
-                client: context.client(transport: transport), store: context.store, configuration: context.configuration,
+                client: context.client(transport: transport), store: context.store, configuration: context.configuration, hook: hook,
                 logger: CommandLineLogger.make(level: "warning"))
             let outcome = await fetcher.fetch(userID: owner.userID)
+            for failure in await hook.waitForAll() {
+                FileHandle.standardError.write(Data("instagram-auth: INSTAGRAM_AUTH_ON_CHANGE failed: \(failure)\n".utf8))
+                failed = true
+            }
             await transport.shutdown()
             if let problem = Self.problem(outcome) {
                 FileHandle.standardError.write(Data("instagram-auth: \(owner.displayName): the feed was not fetched: \(problem)\n".utf8))

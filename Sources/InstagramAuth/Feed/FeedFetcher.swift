@@ -23,9 +23,11 @@ public struct FeedFetcher: Sendable {
     let store: any AccountStore
     let settings: FeedSettings
     let copier: MediaCopier
+    let hook: ChangeHook
     let logger: Logger
 
-    public init(client: InstagramClient, store: any AccountStore, configuration: Configuration, logger: Logger) {
+    public init(client: InstagramClient, store: any AccountStore, configuration: Configuration, hook: ChangeHook, logger: Logger) {
+        self.hook = hook
         self.client = client
         self.store = store
         self.settings = configuration.feed
@@ -53,20 +55,26 @@ public struct FeedFetcher: Sendable {
             try await store.recordFeedFailure(userID: userID, error: error.description, now: Date())
             if case .rejected(let rejection) = error, rejection.isInvalidToken {
                 try await store.recordRefreshFailure(userID: userID, error: error.description, needsAuthorization: true, now: Date())
+                hook.run(.needsAuthorization, userID: userID, username: account.username)
                 logger.warning("feed fetch: Instagram rejected the token", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
                 return .needsAuthorization(error.description)
             }
             logger.warning("feed fetch failed; the last copy stays", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
             return .failed(error.description)
         }
-        let previous = try await store.feed(userID: userID).flatMap { try? JSONDecoder().decode([MediaItem].self, from: Data($0.media.utf8)) }
+        let before = try await store.feed(userID: userID)
+        let previous = before.flatMap { try? JSONDecoder().decode([MediaItem].self, from: Data($0.media.utf8)) }
         let copied = await copier.copy(media, userID: userID, previous: previous ?? [])
-        guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(copied.items), now: Date()) else {
+        let stored = FeedDocument.encode(copied.items)
+        guard try await store.storeFeed(userID: userID, media: stored, now: Date()) else {
             settings.media.remove(copiesOf: userID)
             return .inactive("the account was removed or deauthorized while its feed was fetched")
         }
         // Copies no longer in the feed leave with their posts.
         settings.media.remove(copiesOf: userID, keeping: copied.names)
+        if before?.fetchedAt == nil || previous.map({ copier.substance(of: $0) }) != copier.substance(of: copied.items) {
+            hook.run(.feedChanged, userID: userID, username: account.username)
+        }
         logger.info("feed fetched", metadata: ["account": "\(account.displayName)", "items": "\(media.count)"])
         return .fetched(items: media.count)
     }

@@ -105,6 +105,25 @@ struct MediaCopier: Sendable {
         return item
     }
 
+    /// What a feed shows, without Instagram's CDN URLs, which change with every answer (their signature and
+    /// expiry) while the posts stay the same: two feeds with the same substance are no change.
+    func substance(of items: [MediaItem]) -> [MediaItem] {
+        func local(_ url: String?) -> String? { url.flatMap { $0.hasPrefix(baseURL) ? $0 : nil } }
+        return items.map { item in
+            var item = item
+            (item.mediaURL, item.thumbnailURL, item.instagramMediaURL, item.instagramThumbnailURL) = (local(item.mediaURL), local(item.thumbnailURL), nil, nil)
+            if var children = item.children {
+                for index in children.data.indices {
+                    children.data[index].mediaURL = local(children.data[index].mediaURL)
+                    children.data[index].thumbnailURL = local(children.data[index].thumbnailURL)
+                    (children.data[index].instagramMediaURL, children.data[index].instagramThumbnailURL) = (nil, nil)
+                }
+                item.children = children
+            }
+            return item
+        }
+    }
+
     /// The copies an earlier copy of the feed used, by post or carousel item id.
     static func localNames(_ items: [MediaItem], baseURL: String) -> [String: String] {
         var names: [String: String] = [:]

@@ -155,6 +155,7 @@ extension CallbackHandler {
             let response = try await finish(ticket: ticket, outcome: .connected(userID: grant.userID), saving: account)
             // The site's feed starts filling at once, off this request's path.
             backends.feeds.start(userID: grant.userID)
+            backends.hook.run(.connected, userID: grant.userID, username: profile.username)
             logger.info(
                 "account connected",
                 metadata: ["account": "\(name)", "long_lived": "\(isLongLived)", "token": "\(Redact.short(token))"])

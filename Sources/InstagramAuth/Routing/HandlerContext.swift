@@ -46,6 +46,7 @@ public struct Backends: Sendable {
     let store: any AccountStore
     let client: InstagramClient
     let feeds: FeedFetches
+    let hook: ChangeHook
 
     public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, logger: Logger) {
         self.store = store
@@ -53,6 +54,8 @@ public struct Backends: Sendable {
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
             transport: transport)
         self.client = client
-        feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, configuration: configuration, logger: logger))
+        let hook = ChangeHook(command: configuration.onChange, logger: logger)
+        self.hook = hook
+        feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, configuration: configuration, hook: hook, logger: logger))
     }
 }

@@ -83,10 +83,11 @@ public struct Router: Responder {
         }
     }
 
-    /// Waits for the work a request left running in the background (a feed fetch): CGI mode does this after
+    /// Waits for the work a request left running in the background (a feed fetch, the change hook): CGI mode does this after
     /// answering, before the process exits.
     public func finishBackgroundWork() async {
         await backends?.feeds.waitForAll()
+        await backends?.hook.waitForAll()
     }
 
     private static func notFound(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
