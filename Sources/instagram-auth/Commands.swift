@@ -299,6 +299,13 @@ struct Check: AsyncParsableCommand {
         } catch {
             report(false, "database \(configuration.database): \(error)")
         }
+        let media = configuration.feed.media
+        if let problem = media.problem() {
+            report(false, "media folder \(media.path) (INSTAGRAM_AUTH_MEDIA_DIR): \(problem)")
+        } else {
+            let usage = media.usage()
+            report(true, "media folder \(media.path): writable, \(usage.copies) image copies, \(usage.bytes / 1_048_576) MiB")
+        }
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
         let endpoints = configuration.endpoints
         for url in [endpoints.oauthBaseURL, endpoints.apiBaseURL, endpoints.graphBaseURL] {

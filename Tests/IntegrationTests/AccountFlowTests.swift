@@ -148,6 +148,7 @@ struct AccountFlowTests {
             #expect(good.status == 0, "\(good.out)")
             #expect(good.out.contains("ok   configuration: instagram-login"))
             #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v6: feeds"))
+            #expect(good.out.contains("ok   media folder \(URL(fileURLWithPath: stack.databasePath).deletingLastPathComponent().path)/media: writable"))
             #expect(good.out.contains("ok   http://127.0.0.1:\(stack.emulatorPort) answers"))
             #expect(!good.out.contains(Stack.appSecret))
 

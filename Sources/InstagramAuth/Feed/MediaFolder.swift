@@ -47,6 +47,21 @@ public struct MediaFolder: Sendable, Equatable {
         return lstat(file(name), &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// Why copies cannot be written here now, or nil when they can (the folder made if missing, a file written
+    /// and removed): what `check` reports.
+    public func problem() -> String? {
+        if mkdir(path, 0o750) != 0, errno != EEXIST { return "cannot create it: \(String(cString: strerror(errno)))" }
+        let probe = file(".check.\(UInt64.random(in: 0...UInt64.max))")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { return "cannot write in it: \(String(cString: strerror(errno)))" }
+        close(fd)
+        unlink(probe)
+        return nil
+    }
+
+    /// How many copies the folder holds, and their bytes.
+    public func usage() -> (copies: Int, bytes: Int) { (names().count, totalBytes()) }
+
     /// Writes a copy under `name`, whole or not at all (a temporary file renamed into place); the folder is
     /// made, private to the responder's user, when missing.
     func write(_ bytes: [UInt8], as name: String) throws {
