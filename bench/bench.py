@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 APP_ID = "1234567890123456"
 APP_SECRET = "emulator-app-secret"
+# The floors the feed's answers are set beside: as many bytes as feed.json, as an image copy, and none (a 304).
+FEED_FLOORS = ("feed", "image", "empty")
 
 
 def free_port():
@@ -185,7 +188,8 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="instagram-auth-bench-")
         os.chmod(self.dir, 0o755)
         self.processes = []
-        self.ports = {name: free_port() for name in ("emulator", "ours", "ours_keepalive", "php", "floor", "ceiling")}
+        self.ports = {name: free_port() for name in ("emulator", "ours", "ours_keepalive", "php", "floor", "ceiling")
+                      + tuple(f"floor_{size}" for size in FEED_FLOORS)}
         self.redirect_ours = f"http://127.0.0.1:{self.ports['ours']}/instagram/"
         self.redirect_php = f"http://127.0.0.1:{self.ports['php']}/legacy/index.php"
         self.emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
@@ -311,6 +315,7 @@ pm.max_children = {self.workers}
         """The shipped nginx examples for ours; a common shared-hosting PHP block for PHP-FPM."""
         user = "user root;" if os.getuid() == 0 else ""
         d = self.nginx_dir
+        floors = "".join(self.floor_server(size) for size in FEED_FLOORS)
         return f"""{user}
 worker_processes 1;
 daemon off;
@@ -351,7 +356,20 @@ http {{
         listen 127.0.0.1:{self.ports['ceiling']};
         location / {{ return 200 "ok\\n"; }}
     }}
+{floors}
 }}
+"""
+
+    def floor_server(self, size):
+        """A floor for one of the feed's answers: started once its size is known (`feed_scenarios`)."""
+        return f"""
+    server {{
+        listen 127.0.0.1:{self.ports['floor_' + size]};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:{os.path.join(self.dir, 'floor-' + size + '.sock')};
+        }}
+    }}
 """
 
     # who is measured
@@ -385,8 +403,11 @@ http {{
         if reply.status != 200 or marker not in body:
             raise SystemExit(f"bench: {target}'s page is not the authorize page: {reply.status} {body[:200]!r}")
 
-    def wrk(self, target, connections, seconds):
-        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", self.page_url(target)],
+    def wrk(self, target, connections, seconds, headers=()):
+        """wrk on `target` (a site's page, or a URL)."""
+        url = target if target.startswith("http") else self.page_url(target)
+        options = [option for header in headers for option in ("-H", header)]
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *options, url],
                              capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         latency = {}
@@ -411,6 +432,62 @@ http {{
                 self.rows[("page", target, connections)] = result
                 print(f"  page {target:15} c{connections:<3} {result['rps']:9.0f} req/s  "
                       f"p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+
+    # the feed
+
+    async def connect(self):
+        """One account connected through the page, as a visitor does; its first feed fetch starts."""
+        code = self.emulator("/_emulator/issue-codes", count=1, redirect_uri=self.redirect_ours, scope="instagram_business_basic")["codes"][0]
+        connection = Connection(self.ports["ours"])
+        try:
+            _, headers, body = await connection.request("/instagram/")
+            cookie = next(v.split(";")[0] for k, v in headers if k == "set-cookie")
+            state = re.search(r"state=([^&\"]+)", body).group(1)
+            status, headers, _ = await connection.request(f"/instagram/?code={code}&state={state}", cookie)
+            if status != 303:
+                raise SystemExit(f"bench: connecting an account answered {status}")
+        finally:
+            connection.close()
+
+    def feed_scenarios(self):
+        """feed.json, its 304 and an image copy, each beside a floor answering as many bytes; then feed.json
+        while Instagram hangs, with the copy old, so every visit would start a fetch if visits waited."""
+        seconds = 2 if self.quick else 10
+        asyncio.run(self.connect())
+        feed_url = f"http://127.0.0.1:{self.ports['ours']}/instagram/feed.json"
+        with urllib.request.urlopen(feed_url, timeout=60) as reply:
+            feed = reply.read()
+            etag = reply.headers["ETag"]
+        image_url = next(item["media_url"] for item in json.loads(feed)["data"] if "/instagram/media/" in item.get("media_url", ""))
+        with urllib.request.urlopen(image_url, timeout=10) as reply:
+            image = reply.read()
+        sizes = {"feed": len(feed), "image": len(image), "empty": 0}
+        for size in FEED_FLOORS:
+            socket_path = os.path.join(self.dir, f"floor-{size}.sock")
+            self.start([self.args.floor, socket_path, str(self.workers), str(sizes[size])], f"fastcgi-floor-{size}")
+            wait_for(lambda: os.path.exists(socket_path), "the FastCGI floor")
+        cases = [("feed.json", feed_url, (), "floor_feed"),
+                 ("feed.json revalidated (304)", feed_url, (f"If-None-Match: {etag}",), "floor_empty"),
+                 ("an image copy", image_url, (), "floor_image")]
+        for name, url, headers, floor in cases:
+            floor_url = f"http://127.0.0.1:{self.ports[floor]}/"
+            for target, label in ((url, "ours"), (floor_url, "floor")):
+                self.wrk(target, 16, 1, headers)  # warm up
+                with Sampler(lambda: self.pids("ours" if label == "ours" else None)) as sampler:
+                    result = self.wrk(target, 16, seconds, headers)
+                result["peak"] = sampler.peak
+                self.rows[("feed", name, label)] = result
+                print(f"  {name:28} {label:5} {result['rps']:9.0f} req/s  p50 {result['p50']:.2f} ms  "
+                      f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+        # The copy an hour old, Instagram hanging: the first visit starts a fetch that hangs; every visit is answered.
+        with sqlite3.connect(os.path.join(self.dir, "accounts.sqlite3")) as db:
+            db.execute("UPDATE feed SET fetched_at = fetched_at - 3600, attempted_at = attempted_at - 3600")
+        self.emulator("/_emulator/fault", mode="hang", path="/me/media")
+        result = self.wrk(feed_url, 16, seconds)
+        self.emulator("/_emulator/fault", mode="none")
+        self.rows[("feed", "feed.json, Instagram hanging", "ours")] = result
+        print(f"  feed.json, Instagram hanging     {result['rps']:9.0f} req/s  p50 {result['p50']:.2f} ms  "
+              f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
 
     # the callback
 
@@ -560,6 +637,8 @@ http {{
             self.page_scenarios()
             print("Callback (visitors returning from Instagram with a code):", flush=True)
             self.callback_scenarios()
+            print("Feed (wrk, 1 thread, 16 connections):", flush=True)
+            self.feed_scenarios()
             print("CGI (one process per request):", flush=True)
             self.cgi()
         finally:
@@ -614,6 +693,22 @@ http {{
                     shown = (f"{row['shown_p50']:.1f} | {row['shown_max']:.1f}" if target == "ours" else "– | –")
                     add(f"| {names[target]} | {delay} ms | {visitors} | {row['rate']:.1f} | {row['p50']:.1f} | {row['p99']:.1f} "
                         f"| {row['max']:.1f} | {shown} | {row['overhead']:.1f} | {row['failed']} |")
+        add("")
+        add("### The feed (nginx in front; wrk, 1 thread, 16 connections)")
+        add("")
+        add("Each of instagram-auth's answers beside the FastCGI floor answering as many bytes (0 for the 304). "
+            "The last row: the copy an hour old and Instagram hanging, so that a visit waiting on a fetch would show.")
+        add("")
+        add("| answer | server | requests/s | p50 ms | p99 ms | errors | of the floor |")
+        add("|---|---|---:|---:|---:|---:|---:|")
+        for name in ("feed.json", "feed.json revalidated (304)", "an image copy"):
+            ours, floor = r["feed", name, "ours"], r["feed", name, "floor"]
+            add(f"| {name} | instagram-auth | {ours['rps']:,.0f} | {ours['p50']:.2f} | {ours['p99']:.2f} | {ours['errors']} "
+                f"| {ours['rps'] / floor['rps']:.0%} |")
+            add(f"| {name} | FastCGI floor, same size | {floor['rps']:,.0f} | {floor['p50']:.2f} | {floor['p99']:.2f} | {floor['errors']} | |")
+        hanging = r["feed", "feed.json, Instagram hanging", "ours"]
+        add(f"| feed.json, Instagram hanging | instagram-auth | {hanging['rps']:,.0f} | {hanging['p50']:.2f} | {hanging['p99']:.2f} "
+            f"| {hanging['errors']} | |")
         add("")
         add("### Memory (RSS; PSS counts pages shared between processes once)")
         add("")
@@ -672,6 +767,12 @@ http {{
         worst = max(r["callback", "ours", 16, d]["overhead"] for d in (200, 1000))
         out.append(("callback latency minus Instagram's ≤ 2 ms at the median (16 visitors, both delays)",
                     f"at most {worst:.2f} ms", worst <= 2))
+        for name in ("feed.json", "feed.json revalidated (304)", "an image copy"):
+            share = r["feed", name, "ours"]["rps"] / r["feed", name, "floor"]["rps"]
+            out.append((f"{name} ≥ 0.9× the requests/s of the FastCGI floor answering as many bytes", f"{share:.2f}×", share >= 0.9))
+        healthy, hanging = r["feed", "feed.json", "ours"]["p99"], r["feed", "feed.json, Instagram hanging", "ours"]["p99"]
+        out.append(("feed.json p99 with Instagram hanging as with Instagram healthy (within 1.5× or 1 ms)",
+                    f"{hanging:.2f} ms vs {healthy:.2f} ms", hanging <= max(healthy * 1.5, healthy + 1)))
         cgi = r["cgi", "ours"]["p50"]
         out.append(("CGI cold request ≤ 10 ms median", f"{cgi:.1f} ms (php-cgi {r['cgi', 'php']['p50']:.1f} ms)", cgi <= 10))
         return out

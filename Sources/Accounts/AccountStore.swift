@@ -69,9 +69,9 @@ public protocol AccountStore: Sendable {
     /// Takes the account's feed for one fetch: false when another fetch (in any process, on any host) holds it,
     /// or the account is not active.
     func claimFeedFetch(userID: String, now: Date) async throws(StoreError) -> Bool
-    /// Keeps a fetched copy and lets the claim go: false, keeping nothing, when the account is gone or
-    /// no longer active (deleted or deauthorized while the fetch ran).
-    func storeFeed(userID: String, media: String, now: Date) async throws(StoreError) -> Bool
+    /// Keeps a fetched copy, and lets the claim go with `releasingClaim`: false, keeping nothing, when the
+    /// account is gone or no longer active (deleted or deauthorized while the fetch ran).
+    func storeFeed(userID: String, media: String, now: Date, releasingClaim: Bool) async throws(StoreError) -> Bool
     /// Records a failed fetch and lets the claim go; the last good copy stays.
     func recordFeedFailure(userID: String, error: String, now: Date) async throws(StoreError)
 }
@@ -87,6 +87,10 @@ extension AccountStore {
 
     public func claimCallback(codeHash: String, browserTag: String, now: Date) async throws(StoreError) -> CallbackClaim {
         try await claimCallback(codeHash: codeHash, stateNonce: nil, browserTag: browserTag, now: now)
+    }
+
+    public func storeFeed(userID: String, media: String, now: Date) async throws(StoreError) -> Bool {
+        try await storeFeed(userID: userID, media: media, now: now, releasingClaim: true)
     }
 
     public func releaseCallback(codeHash: String) async throws(StoreError) {

@@ -12,13 +12,21 @@ public struct StoredFeed: Sendable, Equatable {
     public var attemptedAt: Date?
     /// Why the last fetch failed, when it did; the copy stays.
     public var failure: String?
+    /// When the fetch that holds the feed now took it; nil when none does.
+    public var claimedAt: Date?
 
-    public init(userID: String, media: String, fetchedAt: Date?, attemptedAt: Date?, failure: String?) {
+    public init(userID: String, media: String, fetchedAt: Date?, attemptedAt: Date?, failure: String?, claimedAt: Date? = nil) {
         self.userID = userID
         self.media = media
         self.fetchedAt = fetchedAt
         self.attemptedAt = attemptedAt
         self.failure = failure
+        self.claimedAt = claimedAt
+    }
+
+    /// Whether a fetch is under way at `now` (a claim younger than a stale one): the copy may change soon.
+    public func isBeingFetched(at now: Date) -> Bool {
+        claimedAt.map { now.timeIntervalSince($0) < AccountSQL.staleFeedClaim } ?? false
     }
 }
 
@@ -54,17 +62,17 @@ extension AccountSQL {
         INSERT INTO feed (user_id, claimed_at) SELECT user_id, $2 FROM account WHERE user_id = $1 AND status = 'active'
         ON CONFLICT (user_id) DO UPDATE SET claimed_at = excluded.claimed_at WHERE feed.claimed_at IS NULL OR feed.claimed_at < $3
         """
-    /// $1 user id, $2 the media, $3 now.
+    /// $1 user id, $2 the media, $3 now, $4 whether the claim goes.
     package static let storeFeed = """
         INSERT INTO feed (user_id, media, fetched_at, attempted_at) SELECT user_id, $2, $3, $3 FROM account
         WHERE user_id = $1 AND status = 'active'
         ON CONFLICT (user_id) DO UPDATE SET media = excluded.media, fetched_at = excluded.fetched_at,
-            attempted_at = excluded.attempted_at, failure = NULL, claimed_at = NULL
+            attempted_at = excluded.attempted_at, failure = NULL, claimed_at = CASE WHEN $4 THEN NULL ELSE feed.claimed_at END
         """
     /// $1 user id, $2 the failure, $3 now.
     package static let recordFeedFailure = "UPDATE feed SET failure = $2, attempted_at = $3, claimed_at = NULL WHERE user_id = $1"
-    package static let selectFeed = "SELECT user_id, media, fetched_at, attempted_at, failure FROM feed WHERE user_id = $1"
+    package static let selectFeed = "SELECT user_id, media, fetched_at, attempted_at, failure, claimed_at FROM feed WHERE user_id = $1"
 
-    /// `sql` with SQLite's spelling of numbered parameters.
+    /// `sql` with SQLite's spelling of numbered parameters (these statements have no `$` but their parameters').
     package static func sqlite(_ sql: String) -> String { sql.replacingOccurrences(of: "$", with: "?") }
 }

@@ -20,6 +20,8 @@ public final class ChangeHook: Sendable {
         case feedChanged = "feed_changed"
     }
 
+    static let failuresKept = 100
+
     /// The command: an absolute path to an executable, run without a shell; nil runs nothing.
     public let command: String?
     public let timeoutSeconds: Double
@@ -43,7 +45,11 @@ public final class ChangeHook: Sendable {
             tasks[id] = Task {
                 if let failure = await self.execute(command, event, userID: userID, username: username) {
                     self.logger.error("INSTAGRAM_AUTH_ON_CHANGE failed", metadata: ["event": "\(event.rawValue)", "user_id": "\(userID)", "error": "\(failure)"])
-                    self.failed.withLock { $0.append("\(event.rawValue) for \(username.map { "@\($0)" } ?? userID): \(failure)") }
+                    self.failed.withLock { list in
+                        // Kept for a command's report; a responder that never asks keeps only the latest.
+                        if list.count >= Self.failuresKept { list.removeFirst() }
+                        list.append("\(event.rawValue) for \(username.map { "@\($0)" } ?? userID): \(failure)")
+                    }
                 }
                 _ = self.running.withLock { $0.removeValue(forKey: id) }
             }

@@ -18,10 +18,13 @@ extension PostgresAccountStore {
     public func feed(userID: String) async throws(StoreError) -> StoredFeed? {
         try await run { client in
             let rows = try await client.query(Self.query(AccountSQL.selectFeed, userID), logger: self.logger)
-            for try await (userID, media, fetchedAt, attemptedAt, failure) in rows.decode((String, String, Double?, Double?, String?).self) {
+            for try await (userID, media, fetchedAt, attemptedAt, failure, claimedAt) in rows.decode(
+                (String, String, Double?, Double?, String?, Double?).self)
+            {
                 return StoredFeed(
                     userID: userID, media: media, fetchedAt: fetchedAt.map(Date.init(timeIntervalSince1970:)),
-                    attemptedAt: attemptedAt.map(Date.init(timeIntervalSince1970:)), failure: failure)
+                    attemptedAt: attemptedAt.map(Date.init(timeIntervalSince1970:)), failure: failure,
+                    claimedAt: claimedAt.map(Date.init(timeIntervalSince1970:)))
             }
             return nil
         }
@@ -35,9 +38,9 @@ extension PostgresAccountStore {
         }
     }
 
-    public func storeFeed(userID: String, media: String, now: Date) async throws(StoreError) -> Bool {
+    public func storeFeed(userID: String, media: String, now: Date, releasingClaim: Bool) async throws(StoreError) -> Bool {
         try await run { client in
-            let query = Self.query(AccountSQL.storeFeed + " RETURNING user_id", userID, media, now.timeIntervalSince1970)
+            let query = Self.query(AccountSQL.storeFeed + " RETURNING user_id", userID, media, now.timeIntervalSince1970, releasingClaim)
             return try await Self.count(try await client.query(query, logger: self.logger)) == 1
         }
     }

@@ -17,7 +17,8 @@ extension SQLiteAccountStore {
             try Row.fetchOne(db, sql: AccountSQL.sqlite(AccountSQL.selectFeed), arguments: [userID]).map {
                 StoredFeed(
                     userID: $0["user_id"], media: $0["media"], fetchedAt: ($0["fetched_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    attemptedAt: ($0["attempted_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: $0["failure"])
+                    attemptedAt: ($0["attempted_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: $0["failure"],
+                    claimedAt: ($0["claimed_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
     }
@@ -30,9 +31,9 @@ extension SQLiteAccountStore {
         }
     }
 
-    public func storeFeed(userID: String, media: String, now: Date) async throws(StoreError) -> Bool {
+    public func storeFeed(userID: String, media: String, now: Date, releasingClaim: Bool) async throws(StoreError) -> Bool {
         try await write { db in
-            try db.execute(sql: AccountSQL.sqlite(AccountSQL.storeFeed), arguments: [userID, media, now.timeIntervalSince1970])
+            try db.execute(sql: AccountSQL.sqlite(AccountSQL.storeFeed), arguments: [userID, media, now.timeIntervalSince1970, releasingClaim])
             return db.changesCount == 1
         }
     }

@@ -135,6 +135,14 @@ struct Serve: AsyncParsableCommand {
             thread.start()
         }
         sources.forEach { $0.cancel() }
+        // A feed fetch or a hook still running gets a few seconds to end well (a fetch cut short keeps its claim
+        // until it goes stale).
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await router.finishBackgroundWork() }
+            group.addTask { try? await Task.sleep(for: .seconds(10)) }
+            await group.next()
+            group.cancelAll()
+        }
         await transport.shutdown()
         await context.store.close()
     }
@@ -209,9 +217,17 @@ enum CGIMode {
 }
 
 extension CGIMode {
+    /// Writes the answer and ends stdout, so the web server has all of it; stdout becomes /dev/null, so that no
+    /// descriptor opened later takes its number.
     static func answerAndClose(_ response: Response, includeBody: Bool) {
         FileHandle.standardOutput.write(Data(response.serialized(includeBody: includeBody)))
-        close(STDOUT_FILENO)
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        if null >= 0 {
+            dup2(null, STDOUT_FILENO)
+            close(null)
+        } else {
+            close(STDOUT_FILENO)
+        }
     }
 }
 

@@ -84,7 +84,7 @@ struct FeedCommand: AsyncParsableCommand {
         if json {
             FileHandle.standardOutput.write(Data(FeedDocument(feed: feed, owner: owner, limit: limit, stale: stale).body + [0x0A]))
         } else {
-            let media = (try? JSONDecoder().decode([MediaItem].self, from: Data(feed.media.utf8))) ?? []
+            let media = FeedDocument.items(of: feed)
             print("\(owner.displayName): \(media.count) posts, fetched \(Formatting.date(fetchedAt))\(stale ? " (stale)" : "")")
             for item in media.prefix(limit ?? media.count) {
                 let caption = (item.caption ?? "").split(whereSeparator: \.isNewline).first.map { String($0.prefix(80)) } ?? ""

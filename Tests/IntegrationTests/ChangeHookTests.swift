@@ -75,6 +75,7 @@ struct ChangeHookTests {
         try await withStack(.init(settings: ["INSTAGRAM_AUTH_ON_CHANGE": script])) { stack in
             let page = try await AccountFlowTests().connect(stack)
             #expect(page.status == 200, "the visitor's page does not depend on the hook")
+            try await FeedTests().waitForFetches(stack)
             try await waitFor("connected", in: log)
             #expect(try await stack.request(FeedTests().feedURL(stack)).status == 200)
 

@@ -17,6 +17,7 @@ struct FeedPageTests {
             #expect(none.body.hasPrefix("<!-- instagram feed: no Instagram account is connected"), "\(none.body)")
 
             _ = try await AccountFlowTests().connect(stack)
+            try await feed.waitForFetches(stack)
             let page = try await stack.request(htmlURL(stack, "limit=6"))
             #expect(page.status == 200)
             #expect(page.headers.first(name: "Content-Type") == "text/html; charset=utf-8")
@@ -40,6 +41,7 @@ struct FeedPageTests {
     @Test func framingIsAllowedOnlyToTheListedAncestors() async throws {
         try await withStack(.init(settings: ["INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS": "https://shop.example https://blog.example"])) { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await feed.waitForFetches(stack)
             let page = try await stack.request(htmlURL(stack))
             #expect(page.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors https://shop.example https://blog.example") == true)
             #expect(page.headers.first(name: "X-Frame-Options") == nil)
@@ -49,6 +51,7 @@ struct FeedPageTests {
     @Test func aSitesPageIncludesTheFeedWithSSI() async throws {
         try await withStack(.init(example: "shared-hosting-php.conf", path: "/instagram/index.php")) { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await feed.waitForFetches(stack)
             try """
             <!doctype html><title>Shop</title><h1>Our latest posts</h1>
             <!--# include virtual="/instagram/feed.html?limit=3" -->
@@ -65,6 +68,7 @@ struct FeedPageTests {
     @Test func nginxCachesTheFeedAndItsImagesForAsLongAsTheyAreFresh() async throws {
         try await withStack(.init(example: "instagram-auth-cached.conf")) { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await feed.waitForFetches(stack)
             let first = try await stack.request(feed.feedURL(stack))
             #expect(first.headers.first(name: "X-Cache-Status") == "MISS")
             let second = try await stack.request(feed.feedURL(stack))

@@ -18,6 +18,16 @@ struct FeedTests {
 
     func items(_ reply: Stack.Reply) -> [[String: Any]] { object(reply)["data"] as? [[String: Any]] ?? [] }
 
+    /// Waits until `count` fetches have ended in the responder, their images copied (or given up): the first
+    /// answer for a new account comes before the copies, with Instagram's URLs.
+    func waitForFetches(_ stack: Stack, _ count: Int = 1) async throws {
+        for _ in 0..<100 {
+            if stack.responderLog.components(separatedBy: "feed fetched").count - 1 >= count { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw StackError("\(count) feed fetches did not end within 10 s")
+    }
+
     /// Makes the stored copy an hour old, as if its TTL had passed, and says when it was made so.
     func ageCopy(_ stack: Stack) async throws -> Date {
         let store = try SQLiteAccountStore(path: stack.databasePath)
@@ -41,6 +51,7 @@ struct FeedTests {
         try await withStack { stack in
             try await stack.emulatorControl("/_emulator/media?page_size=7")
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             let reply = try await stack.request(feedURL(stack))
             #expect(reply.status == 200, "\(reply.body)")
             let posts = items(reply)
@@ -92,6 +103,7 @@ struct FeedTests {
             #expect(none.headers.first(name: "Cache-Control") == "no-store")
 
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             for limit in ["0", "25", "abc", "-1", "1e2", "%2B5", ""] {
                 let reply = try await stack.request(feedURL(stack, "limit=\(limit)"))
                 #expect(reply.status == 400, "limit=\(limit)")
@@ -114,6 +126,7 @@ struct FeedTests {
     @Test func instagramFailingLeavesTheLastGoodCopyServedAtOnceAndMarkedStale() async throws {
         try await withStack { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             let first = try await stack.request(feedURL(stack))
             let posts = items(first) as NSArray
             let faults = [
@@ -157,6 +170,7 @@ struct FeedTests {
     @Test func crossOriginReadersAreOnlyTheListedOrigins() async throws {
         try await withStack(.init(settings: ["INSTAGRAM_AUTH_FEED_ORIGINS": "https://shop.example, http://localhost:3000"])) { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             let allowed = try await stack.request(feedURL(stack), headers: [("Origin", "https://shop.example")])
             #expect(allowed.headers.first(name: "Access-Control-Allow-Origin") == "https://shop.example")
             #expect(allowed.headers.first(name: "Vary") == "Origin")
@@ -173,6 +187,7 @@ struct FeedTests {
     @Test func theCopyLeavesWithADeauthorizationOrADeletion() async throws {
         try await withStack { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             #expect(try await stack.request(feedURL(stack)).status == 200)
             _ = try await MetaCallbackTests().callMeta(stack, "deauthorize")
             let gone = try await stack.request(feedURL(stack))
@@ -180,6 +195,7 @@ struct FeedTests {
             #expect((object(gone)["message"] as? String)?.contains("@emulated.creator") == true)
 
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack, 2)
             #expect(try await stack.request(feedURL(stack)).status == 200)
             _ = try await MetaCallbackTests().callMeta(stack, "delete-data")
             let deleted = try await stack.request(feedURL(stack))
@@ -190,6 +206,7 @@ struct FeedTests {
     @Test func theFeedCommandPrintsTheCopyAndRefreshSaysWhyItFailed() async throws {
         try await withStack { stack in
             _ = try await AccountFlowTests().connect(stack)
+            try await waitForFetches(stack)
             let page = try await stack.request(feedURL(stack))
             let json = try await stack.command(["feed", "--json"])
             #expect(json.status == 0)

@@ -252,6 +252,10 @@ struct MultiHostTests {
             #expect(first.status == 200 && first.body.contains("\"stale\":false"))
             let fetches = try await cluster.requests("/me/media")
             #expect(fetches == 1, "the fetch the connection started; host b's visitor got its copy")
+            // That fetch ends (its images copied) before the copy is made old.
+            for _ in 0..<100 where !Cluster.Host.allCases.contains(where: { cluster.responderLog($0).contains("feed fetched") }) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
 
             // The copy ages; Instagram is slow; twelve visitors ask on both hosts at once.
             let database = String(cluster.database.split(separator: "/").last ?? "")

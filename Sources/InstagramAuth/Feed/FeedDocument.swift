@@ -2,6 +2,7 @@ import Accounts
 import Crypto
 import Foundation
 import InstagramAPI
+import Logging
 
 /// `feed.json`'s body, built from a stored copy: Graph's `{"data": [...]}` plus the account, when the copy
 /// was fetched, and whether it is stale. Never a token, never a paging URL (the store keeps neither).
@@ -12,7 +13,7 @@ public struct FeedDocument: Sendable {
 
     public init(feed: StoredFeed, owner: FeedOwner, limit: Int?, stale: Bool) {
         var data = feed.media
-        if let limit, let items = try? JSONDecoder().decode([MediaItem].self, from: Data(feed.media.utf8)), items.count > limit {
+        if let limit, case let items = Self.items(of: feed), items.count > limit {
             data = Self.encode(Array(items.prefix(limit)))
         }
         var account = #"{"id":\#(Self.quoted(owner.userID))"#
@@ -26,6 +27,17 @@ public struct FeedDocument: Sendable {
     /// A strong validator of `body`: the first 16 bytes of its SHA-256, quoted.
     static func etag(of body: [UInt8]) -> String {
         "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+    }
+
+    /// The items of a stored copy; none, said in the log, for a copy that does not decode (written by
+    /// something else than this program).
+    public static func items(of feed: StoredFeed, logger: Logger? = nil) -> [MediaItem] {
+        do {
+            return try JSONDecoder().decode([MediaItem].self, from: Data(feed.media.utf8))
+        } catch {
+            logger?.error("a stored feed does not decode; it is treated as empty", metadata: ["user_id": "\(feed.userID)", "error": "\(error)"])
+            return []
+        }
     }
 
     /// The items as the store keeps them: a JSON array with Graph's names, keys sorted, slashes unescaped.

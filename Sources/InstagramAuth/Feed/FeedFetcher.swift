@@ -26,12 +26,16 @@ public struct FeedFetcher: Sendable {
     let hook: ChangeHook
     let logger: Logger
 
+    /// The longest a fetch spends copying images: well within the claim's life (`AccountSQL.staleFeedClaim`), so
+    /// that no second fetch takes the feed over while the first still writes.
+    static let copyingTime: TimeInterval = 180
+
     public init(client: InstagramClient, store: any AccountStore, configuration: Configuration, hook: ChangeHook, logger: Logger) {
         self.hook = hook
         self.client = client
         self.store = store
         self.settings = configuration.feed
-        self.copier = MediaCopier(folder: configuration.feed.media, client: client, baseURL: configuration.folderURL + "media/", logger: logger)
+        self.copier = MediaCopier(folder: configuration.feed.media, client: client, baseURL: configuration.folderURL + MediaHandler.folder + "/", logger: logger)
         self.logger = logger
     }
 
@@ -63,16 +67,26 @@ public struct FeedFetcher: Sendable {
             return .failed(error.description)
         }
         let before = try await store.feed(userID: userID)
-        let previous = before.flatMap { try? JSONDecoder().decode([MediaItem].self, from: Data($0.media.utf8)) }
-        let copied = await copier.copy(media, userID: userID, previous: previous ?? [])
-        let stored = FeedDocument.encode(copied.items)
-        guard try await store.storeFeed(userID: userID, media: stored, now: Date()) else {
-            settings.media.remove(copiesOf: userID)
-            return .inactive("the account was removed or deauthorized while its feed was fetched")
+        let previous = before.map { FeedDocument.items(of: $0, logger: logger) } ?? []
+        let gone = "the account was removed or deauthorized while its feed was fetched"
+        // No copy yet: the posts are shown at once with Instagram's URLs; the copies of their images follow.
+        if before?.fetchedAt == nil {
+            guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(media), now: Date(), releasingClaim: false) else {
+                try await store.recordFeedFailure(userID: userID, error: gone, now: Date())
+                return .inactive(gone)
+            }
+        }
+        let earlier = Set(MediaCopier.localNames(previous, baseURL: copier.baseURL).values)
+        let copied = await copier.copy(media, userID: userID, previous: previous, until: now + Self.copyingTime)
+        guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(copied.items), now: Date(), releasingClaim: true) else {
+            // Gone meanwhile: what this fetch copied goes (a deauthorization or a deletion removed the rest).
+            settings.media.remove(copied.names.subtracting(earlier))
+            try await store.recordFeedFailure(userID: userID, error: gone, now: Date())
+            return .inactive(gone)
         }
         // Copies no longer in the feed leave with their posts.
         settings.media.remove(copiesOf: userID, keeping: copied.names)
-        if before?.fetchedAt == nil || previous.map({ copier.substance(of: $0) }) != copier.substance(of: copied.items) {
+        if before?.fetchedAt == nil || copier.substance(of: previous) != copier.substance(of: copied.items) {
             hook.run(.feedChanged, userID: userID, username: account.username)
         }
         logger.info("feed fetched", metadata: ["account": "\(account.displayName)", "items": "\(media.count)"])

@@ -26,6 +26,11 @@ final class FeedFetches: Sendable {
         }
     }
 
+    /// Whether a fetch of `userID`'s feed runs in this process now.
+    func isRunning(_ userID: String) -> Bool {
+        running.withLock { $0[userID] != nil }
+    }
+
     /// Waits for every fetch started so far: what CGI mode does after answering, before it exits.
     func waitForAll() async {
         for task in running.withLock({ Array($0.values) }) { _ = await task.value }

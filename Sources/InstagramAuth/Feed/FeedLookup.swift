@@ -28,6 +28,14 @@ struct FeedLookup {
     /// site call Instagram more often, however many they are.
     static let minimumInterval: TimeInterval = 60
     static let maxAccountLength = 64
+    /// The most a cache may keep an answer while the copy is being fetched.
+    static let whileFetching: TimeInterval = 5
+
+    /// How long the first visitor waits for the first copy: a call to Instagram and a little, and within
+    /// the 30 s the shipped nginx examples wait for an answer.
+    static func firstCopyWait(httpTimeout: Int) -> TimeInterval {
+        TimeInterval(min(httpTimeout + 5, 25))
+    }
 
     let context: HandlerContext
     let backends: Backends
@@ -104,8 +112,11 @@ struct FeedLookup {
             let stale = settings.isStale(fetchedAt: fetchedAt, now: now)
             if active, stale, !attemptedLately { backends.feeds.start(userID: owner.userID) }
             let fresh = active && !stale
-            return .success(
-                Found(owner: owner, feed: current, stale: !fresh, limit: limit, maxAge: fresh ? Int(ttl - now.timeIntervalSince(fetchedAt)) : 0))
+            // Clamped: a host whose clock is ahead may have written a time still to come. While a fetch runs (the
+            // posts stored, their images being copied), caches keep the answer only a moment.
+            var remaining = min(ttl, max(0, ttl - now.timeIntervalSince(fetchedAt)))
+            if current.isBeingFetched(at: now) { remaining = min(remaining, Self.whileFetching) }
+            return .success(Found(owner: owner, feed: current, stale: !fresh, limit: limit, maxAge: fresh ? Int(remaining) : 0))
         }
         guard active else {
             return .failure(
@@ -113,18 +124,22 @@ struct FeedLookup {
                     status: 503, error: "needs_authorization",
                     message: "the account \(owner.displayName) must be connected again before its posts can be shown: open \(context.startURL) and click Authorize"))
         }
-        // No copy yet: this visitor waits for the first one, unless a fetch failed a moment ago.
+        // No copy yet: this visitor waits for the first one, unless a fetch failed a moment ago. A fetch stores the
+        // posts before it copies their images, and another process or host may be the one fetching: the store says
+        // when the copy is there.
         if !attemptedLately {
-            _ = await backends.feeds.start(userID: owner.userID).value
-            // Another process or host may hold the fetch: its copy arrives within the time its calls may take.
-            let deadline = now + TimeInterval(context.configuration.httpTimeoutSeconds)
+            let fetch = backends.feeds.start(userID: owner.userID)
+            let deadline = now + Self.firstCopyWait(httpTimeout: context.configuration.httpTimeoutSeconds)
             while true {
                 feed = try await backends.store.feed(userID: owner.userID)
-                if feed?.fetchedAt != nil || feed?.attemptedAt.map({ $0 >= now }) == true || Date() >= deadline { break }
-                try? await Task.sleep(for: .milliseconds(200))
+                if feed?.fetchedAt != nil || Date() >= deadline { break }
+                // Ended here without a copy, and not because another process holds the fetch: nothing will come.
+                if !backends.feeds.isRunning(owner.userID), await fetch.value != .busy { break }
+                try? await Task.sleep(for: .milliseconds(100))
             }
             if let feed, feed.fetchedAt != nil {
-                return .success(Found(owner: owner, feed: feed, stale: false, limit: limit, maxAge: settings.ttlSeconds))
+                let maxAge = feed.isBeingFetched(at: Date()) ? Self.whileFetching : ttl
+                return .success(Found(owner: owner, feed: feed, stale: false, limit: limit, maxAge: Int(maxAge)))
             }
         }
         return .failure(

@@ -22,7 +22,8 @@ struct MediaCopier: Sendable {
     }
 
     /// `items` pointing at local copies, and the names of every copy they use.
-    func copy(_ items: [MediaItem], userID: String, previous: [MediaItem]) async -> (items: [MediaItem], names: Set<String>) {
+    /// Copies started after `deadline` are not made: those images keep Instagram's URLs until the next fetch.
+    func copy(_ items: [MediaItem], userID: String, previous: [MediaItem], until deadline: Date) async -> (items: [MediaItem], names: Set<String>) {
         let earlier = Self.localNames(previous, baseURL: baseURL)
         var slots: [Slot] = []
         for item in items {
@@ -37,7 +38,7 @@ struct MediaCopier: Sendable {
         for slot in slots { if let name = earlier[slot.id], folder.contains(name) { copied[slot.id] = name } }
         var failures: [String] = []
         var pending = slots.filter { copied[$0.id] == nil }[...]
-        while !pending.isEmpty {
+        while !pending.isEmpty, Date() < deadline {
             let batch = pending.prefix(Self.parallelCopies)
             pending = pending.dropFirst(batch.count)
             let space = room

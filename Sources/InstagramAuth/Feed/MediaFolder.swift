@@ -20,7 +20,8 @@ public struct MediaFolder: Sendable, Equatable {
         self.path = path
     }
 
-    /// The part of a name that says whose image it is, without saying who: 16 hex digits.
+    /// The part of a name that says whose image it is: 16 hex digits of a digest of the user id, so that an
+    /// account's copies can be found and removed together.
     static func tag(of userID: String) -> String {
         String(SHA256.hash(data: Array("instagram-auth media \(userID)".utf8)).prefix(8).map { String(format: "%02x", $0) }.joined())
     }
@@ -47,10 +48,15 @@ public struct MediaFolder: Sendable, Equatable {
         return lstat(file(name), &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
-    /// Why copies cannot be written here now, or nil when they can (the folder made if missing, a file written
-    /// and removed): what `check` reports.
+    /// Why copies cannot be written here now, or nil when they can: what `check` reports. A missing folder is
+    /// not made here (`check` may run as another user than the responder): its parent must let it be made.
     public func problem() -> String? {
-        if mkdir(path, 0o750) != 0, errno != EEXIST { return "cannot create it: \(String(cString: strerror(errno)))" }
+        var status = stat()
+        if stat(path, &status) != 0 {
+            let parent = (path as NSString).deletingLastPathComponent
+            return access(parent, W_OK) == 0 ? nil : "it does not exist, and \(parent) does not let it be made"
+        }
+        guard (status.st_mode & S_IFMT) == S_IFDIR else { return "it is not a folder" }
         let probe = file(".check.\(UInt64.random(in: 0...UInt64.max))")
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { return "cannot write in it: \(String(cString: strerror(errno)))" }
@@ -62,16 +68,23 @@ public struct MediaFolder: Sendable, Equatable {
     /// How many copies the folder holds, and their bytes.
     public func usage() -> (copies: Int, bytes: Int) { (names().count, totalBytes()) }
 
-    /// Writes a copy under `name`, whole or not at all (a temporary file renamed into place); the folder is
-    /// made, private to the responder's user, when missing.
+    /// Writes a copy under `name`, whole or not at all (a temporary file written, synced and renamed into
+    /// place): a name is served as immutable, so it never shows a torn file. The folder is made (0750) when missing.
     func write(_ bytes: [UInt8], as name: String) throws {
         if mkdir(path, 0o750) != 0, errno != EEXIST { throw MediaFolderError("cannot create \(path): \(String(cString: strerror(errno)))") }
         let temporary = file(".\(name).\(UInt64.random(in: 0...UInt64.max))")
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw MediaFolderError("cannot write in \(path): \(String(cString: strerror(errno)))") }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            written += count
+        }
+        let synced = fsync(fd) == 0
         close(fd)
-        guard written == bytes.count, rename(temporary, file(name)) == 0 else {
+        guard written == bytes.count, synced, rename(temporary, file(name)) == 0 else {
             unlink(temporary)
             throw MediaFolderError("cannot write \(name) in \(path)")
         }
@@ -80,15 +93,28 @@ public struct MediaFolder: Sendable, Equatable {
     /// The bytes of the copy named `name`, if it is a name of ours and a regular file no larger than a copy may be.
     public func read(_ name: String) -> (bytes: [UInt8], format: ImageFormat)? {
         guard let format = Self.format(ofName: name) else { return nil }
-        let fd = open(file(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Non-blocking: a FIFO put under a name of ours must not hold the thread that reads it.
+        let fd = open(file(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size <= Self.maxFileBytes else { return nil }
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0, status.st_size <= Self.maxFileBytes else {
+            return nil
+        }
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
-        let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count == bytes.count else { return nil }
+        var read = 0
+        while read < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + read, $0.count - read) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            read += count
+        }
         return (bytes, format)
+    }
+
+    /// Removes the copies named.
+    func remove(_ names: Set<String>) {
+        for name in names where Self.format(ofName: name) != nil { unlink(file(name)) }
     }
 
     /// Removes the account's copies but those named in `keeping`; how many it removed.

@@ -10,28 +10,35 @@ enum FeedHTMLHandler {
         let headers = self.headers(context)
         switch await FeedLookup(context: context, backends: backends).find(request.query) {
         case .failure(let problem):
-            let note = "<!-- instagram feed: \(HTMLEscaping.escape(problem.message).replacingOccurrences(of: "--", with: "- -")) -->\n"
+            // Escaped, and with no "--" left in it (escaping "-" too), so the text cannot end the comment.
+            let text = HTMLEscaping.escape(problem.message).replacingOccurrences(of: "-", with: "&#45;")
+            let note = "<!-- instagram feed: \(text) -->\n"
             return Response(status: problem.status, headers: headers + [("Cache-Control", "no-store")], body: Array(note.utf8))
         case .success(let found):
-            let media = (try? JSONDecoder().decode([MediaItem].self, from: Data(found.feed.media.utf8))) ?? []
-            let posts: [[String: Any]] = media.prefix(found.limit ?? media.count).map { item in
-                var post: [String: Any] = ["kind": item.mediaType.lowercased(), "id": item.id]
-                if let permalink = item.permalink { post["permalink"] = permalink }
-                if let image = item.imageURL { post["image"] = image }
-                if let caption = item.caption, !caption.isEmpty { post["caption"] = caption }
-                if let timestamp = item.timestamp { post["timestamp"] = timestamp }
-                let firstLine = item.caption?.split(whereSeparator: \.isNewline).first.map { String($0.prefix(120)) }
-                post["alt"] = firstLine ?? "Instagram post by \(found.owner.displayName)"
-                return post
-            }
-            var values: [String: Any] = ["posts": posts, "stale": found.stale]
-            if let username = found.owner.username { values["username"] = username }
-            guard let html = context.pages.fragment("feed", values: values) else {
+            let rendered = backends.rendered.answer("html", for: found) { html(found, context).map { Array($0.utf8) } }
+            guard let answer = rendered else {
                 return Response.plain(500, "The feed template does not parse; `instagram-auth check` says why.\n")
             }
-            let body = Array(html.utf8)
-            return FeedHandler.cached(body, etag: FeedDocument.etag(of: body), of: found, to: request, headers: headers)
+            return FeedHandler.cached(answer, of: found, to: request, headers: headers)
         }
+    }
+
+    /// The `feed` template filled in with the copy's posts; nil when the templates do not parse.
+    private static func html(_ found: FeedLookup.Found, _ context: HandlerContext) -> String? {
+        let media = FeedDocument.items(of: found.feed, logger: context.logger)
+        let posts: [[String: Any]] = media.prefix(found.limit ?? media.count).map { item in
+            var post: [String: Any] = ["kind": item.mediaType.lowercased(), "id": item.id]
+            if let permalink = item.permalink { post["permalink"] = permalink }
+            if let image = item.imageURL { post["image"] = image }
+            if let caption = item.caption, !caption.isEmpty { post["caption"] = caption }
+            if let timestamp = item.timestamp { post["timestamp"] = timestamp }
+            let firstLine = item.caption?.split(whereSeparator: \.isNewline).first.map { String($0.prefix(120)) }
+            post["alt"] = firstLine ?? "Instagram post by \(found.owner.displayName)"
+            return post
+        }
+        var values: [String: Any] = ["posts": posts, "stale": found.stale]
+        if let username = found.owner.username { values["username"] = username }
+        return context.pages.fragment("feed", values: values)
     }
 
     /// HTML that may be framed only where the configuration says, that runs no script and loads only images.

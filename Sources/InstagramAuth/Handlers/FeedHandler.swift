@@ -13,25 +13,26 @@ enum FeedHandler {
             response.headers += corsHeaders(origin, context)
             return response
         case .success(let found):
-            let document = FeedDocument(feed: found.feed, owner: found.owner, limit: found.limit, stale: found.stale)
-            return cached(
-                document.body, etag: document.etag, of: found, to: request,
-                headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
+            let rendered = backends.rendered.answer("json", for: found) {
+                FeedDocument(feed: found.feed, owner: found.owner, limit: found.limit, stale: found.stale).body
+            }
+            guard let answer = rendered else { return Response.plain(500, "The feed could not be rendered.\n") }
+            return cached(answer, of: found, to: request, headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
         }
     }
 
     /// A copy's answer: validators, caching for its remaining freshness, and a 304 when the client has it.
     static func cached(
-        _ body: [UInt8], etag: String, of found: FeedLookup.Found, to request: ParsedRequest, headers extra: [(name: String, value: String)]
+        _ answer: RenderedFeeds.Answer, of found: FeedLookup.Found, to request: ParsedRequest, headers extra: [(name: String, value: String)]
     ) -> Response {
         var headers: [(name: String, value: String)] = [
-            ("ETag", etag), ("Cache-Control", "public, max-age=\(found.maxAge)"), ("X-Content-Type-Options", "nosniff"),
+            ("ETag", answer.etag), ("Cache-Control", "public, max-age=\(found.maxAge)"), ("X-Content-Type-Options", "nosniff"),
         ]
-        if let fetchedAt = found.feed.fetchedAt { headers.append(("Last-Modified", FeedDocument.httpDate(fetchedAt))) }
-        if FeedDocument.matches(request.request.headers["if-none-match"], etag) {
+        if let lastModified = answer.lastModified { headers.append(("Last-Modified", lastModified)) }
+        if FeedDocument.matches(request.request.headers["if-none-match"], answer.etag) {
             return Response(status: 304, headers: headers + extra.filter { $0.name != "Content-Type" })
         }
-        return Response(status: 200, headers: extra + headers, body: body)
+        return Response(status: 200, headers: extra + headers, body: answer.body)
     }
 
     /// CORS for a listed origin; `Vary: Origin` whenever the answer depends on it.

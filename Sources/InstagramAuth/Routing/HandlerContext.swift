@@ -47,6 +47,7 @@ public struct Backends: Sendable {
     let client: InstagramClient
     let feeds: FeedFetches
     let hook: ChangeHook
+    let rendered = RenderedFeeds()
 
     public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, logger: Logger) {
         self.store = store

@@ -14,8 +14,8 @@ struct Route: Sendable {
 
     /// What answers a route, and whether it waits on the store or Instagram.
     enum Handler: Sendable {
-        /// Needs neither the store nor Instagram: answered at once on the thread that read the request;
-        /// in CGI mode without opening either.
+        /// Needs neither the store nor Instagram (at most a small local file, such as an image copy): answered
+        /// at once on the thread that read the request; in CGI mode without opening either.
         case immediate(@Sendable (ParsedRequest, HandlerContext) -> Response)
         /// Waits on the store or Instagram: runs as a task of its own.
         case waiting(@Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)

@@ -14,6 +14,6 @@ enum RouteTable {
         // The site's own posts, from the cached copy.
         Route(.file("feed.json"), .waiting(FeedHandler.respond)),
         Route(.file("feed.html"), .waiting(FeedHTMLHandler.respond)),
-        Route(.folder("media"), .immediate(MediaHandler.respond)),
+        Route(.folder(MediaHandler.folder), .immediate(MediaHandler.respond)),
     ]
 }
