@@ -44,12 +44,6 @@ public struct FeedOwner: Sendable, Equatable {
 
     /// `@name` or the user id: how a site owner names the account.
     public var displayName: String { username.map { "@\($0)" } ?? userID }
-
-    /// Whether `who` (a user id, or a username with or without `@`, in any case) names this account.
-    public func isNamed(_ who: String) -> Bool {
-        let name = who.hasPrefix("@") ? who.dropFirst() : Substring(who)
-        return name == userID || username.map { $0.lowercased() == name.lowercased() } == true
-    }
 }
 
 /// The feed's SQL, in both dialects: `$1`… as PostgreSQL writes parameters (SQLite reads them as `?1`…).

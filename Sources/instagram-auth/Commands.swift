@@ -211,18 +211,11 @@ struct TokenCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try await Context.store(configFile: configFile.path)
         let account: Account
-        if let user {
-            guard let found = try await store.account(user) else { throw CommandError("no connected account \(user)") }
-            account = found
-        } else {
-            let all = try await store.accounts()
-            guard all.count == 1 else {
-                throw CommandError(
-                    all.isEmpty
-                        ? "no account is connected yet"
-                        : "\(all.count) accounts are connected; name one: \(all.map(\.displayName).joined(separator: ", "))")
-            }
-            account = all[0]
+        do {
+            account = try CommandError.chosen(Choice(user, among: try await store.accounts()), displayName: \.displayName)
+        } catch {
+            await store.close()
+            throw error
         }
         await store.close()
         if let reason = account.inactiveReason {
@@ -238,6 +231,16 @@ struct TokenCommand: AsyncParsableCommand {
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+
+    /// The account a command's USER argument chose, or the error that says why there is none.
+    static func chosen<Candidate>(_ choice: Choice<Candidate>, displayName: (Candidate) -> String) throws -> Candidate {
+        switch choice {
+        case .chosen(let candidate): return candidate
+        case .unknown(let who): throw CommandError("no connected account \(who)")
+        case .noneConnected: throw CommandError("no account is connected yet")
+        case .several(let all): throw CommandError("\(all.count) accounts are connected; name one: \(all.map(displayName).joined(separator: ", "))")
+        }
+    }
 }
 
 struct Check: AsyncParsableCommand {

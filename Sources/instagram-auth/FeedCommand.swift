@@ -45,20 +45,7 @@ struct FeedCommand: AsyncParsableCommand {
     }
 
     private func show(_ context: Context) async throws {
-        let owners = try await context.store.feedOwners()
-        let owner: FeedOwner
-        if let user {
-            guard let named = owners.first(where: { $0.isNamed(user) }) else { throw CommandError("no connected account \(user)") }
-            owner = named
-        } else {
-            guard owners.count == 1 else {
-                throw CommandError(
-                    owners.isEmpty
-                        ? "no account is connected yet"
-                        : "\(owners.count) accounts are connected (\(owners.map(\.displayName).joined(separator: ", "))): name one")
-            }
-            owner = owners[0]
-        }
+        let owner = try CommandError.chosen(Choice(user, among: try await context.store.feedOwners()), displayName: \.displayName)
         var failed = false
         if refresh {
             let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)

@@ -41,4 +41,15 @@ struct MediaFolderTests {
         let mode = try FileManager.default.attributesOfItem(atPath: folder.path)[.posixPermissions] as? Int
         #expect(mode == 0o750)
     }
+
+    @Test func aFIFOOrAnEmptyFileUnderOneOfItsNamesIsNotServed() throws {
+        let folder = MediaFolder(path: FileManager.default.temporaryDirectory.appendingPathComponent("media-\(UUID().uuidString.prefix(8))").path)
+        try folder.write([0xFF, 0xD8, 0xFF, 1], as: MediaFolder.name(of: [0xFF, 0xD8, 0xFF, 1], format: .jpeg, userID: "1"))
+        let fifo = MediaFolder.name(of: [1], format: .jpeg, userID: "1")
+        #expect(mkfifo(folder.path + "/" + fifo, 0o600) == 0)
+        #expect(folder.read(fifo) == nil, "read without waiting for a writer")
+        let empty = MediaFolder.name(of: [2], format: .jpeg, userID: "1")
+        #expect(FileManager.default.createFile(atPath: folder.path + "/" + empty, contents: Data()))
+        #expect(folder.read(empty) == nil)
+    }
 }

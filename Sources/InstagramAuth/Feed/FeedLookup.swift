@@ -81,21 +81,17 @@ struct FeedLookup {
     }
 
     private func pick(_ who: String?, from owners: [FeedOwner]) -> Result<FeedOwner, Problem> {
-        if let who {
-            guard let owner = owners.first(where: { $0.isNamed(who) }) else {
-                return .failure(Problem(status: 404, error: "unknown_account", message: "no connected Instagram account is named \(who)"))
-            }
+        switch Choice(who, among: owners) {
+        case .chosen(let owner):
             return .success(owner)
-        }
-        switch owners.count {
-        case 0:
+        case .unknown(let who):
+            return .failure(Problem(status: 404, error: "unknown_account", message: "no connected Instagram account is named \(who)"))
+        case .noneConnected:
             return .failure(
                 Problem(
                     status: 404, error: "no_account",
                     message: "no Instagram account is connected to this site yet: open \(context.startURL) and click Authorize"))
-        case 1:
-            return .success(owners[0])
-        default:
+        case .several(let owners):
             let names = owners.map(\.displayName).joined(separator: ", ")
             return .failure(
                 Problem(status: 400, error: "account_required", message: "\(owners.count) accounts are connected (\(names)): name one with ?account="))
