@@ -28,12 +28,31 @@ struct FeedTests {
         throw StackError("\(count) feed fetches did not end within 10 s")
     }
 
+    /// The connected account's feed, once its images are copied, and one of those loaded as an image: what
+    /// every way of running the responder, behind every web server, must serve.
+    func expectTheFeedServed(_ stack: Stack) async throws {
+        let local = "http://127.0.0.1:\(stack.port)/instagram/media/"
+        var posts: [[String: Any]] = []
+        for _ in 0..<100 {
+            posts = items(try await stack.request(feedURL(stack)))
+            if (posts.first?["media_url"] as? String)?.hasPrefix(local) == true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(posts.count == 24)
+        let image = try #require(posts.first?["media_url"] as? String)
+        #expect(image.hasPrefix(local))
+        let reply = try await stack.request(image)
+        #expect(reply.status == 200 && reply.headers.first(name: "Content-Type") == "image/jpeg")
+    }
+
     /// Makes the stored copy an hour old, as if its TTL had passed, and says when it was made so.
     func ageCopy(_ stack: Stack) async throws -> Date {
         let store = try SQLiteAccountStore(path: stack.databasePath)
         let feed = try #require(try await store.feed(userID: Self.userID))
         let aged = Date() - 3600
         #expect(try await store.storeFeed(userID: Self.userID, media: feed.media, now: aged))
+        // Changed behind the responder's back, as by another process: seen once its remembered answers recheck.
+        try await Task.sleep(for: .milliseconds(300))
         return aged
     }
 

@@ -296,6 +296,7 @@ struct FlowTests {
             case .cgi, .socket: break
             }
             #expect(try await stack.page(method: .POST).status == 405)
+            try await FeedTests().expectTheFeedServed(stack)
         }
     }
 
@@ -316,6 +317,7 @@ struct FlowTests {
             #expect(post.status == 405)
             #expect(post.headers.first(name: "Allow") == "GET, HEAD")
             try await expectPathsBelowTheFolderReachTheResponder(stack)
+            try await FeedTests().expectTheFeedServed(stack)
         }
     }
 

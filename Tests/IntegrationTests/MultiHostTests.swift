@@ -261,6 +261,7 @@ struct MultiHostTests {
             let database = String(cluster.database.split(separator: "/").last ?? "")
             _ = try await offPool { try cluster.postgres.psql(database, "UPDATE feed SET fetched_at = fetched_at - 3600, attempted_at = attempted_at - 3600") }
             _ = try await cluster.emulator(.POST, "/_emulator/fault?mode=slow&delay_ms=1500&path=/me/media")
+            try await Task.sleep(for: .milliseconds(300))
             let started = Date()
             let replies = try await withThrowingTaskGroup(of: Stack.Reply.self) { group in
                 for index in 0..<12 { group.addTask { try await cluster.send(feedURL, on: index % 2 == 0 ? .a : .b, browser: Browser()) } }

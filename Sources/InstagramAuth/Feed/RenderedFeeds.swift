@@ -1,4 +1,5 @@
 import Accounts
+import Foundation
 import Synchronization
 
 /// The feed's answers as last rendered, by what they were rendered from: a copy changes once per fetch
@@ -11,9 +12,42 @@ final class RenderedFeeds: Sendable {
         let lastModified: String?
     }
 
+    /// What a request was last answered with, and when the store was last asked for it.
+    struct Recent: Sendable {
+        let answer: Answer
+        let found: FeedLookup.Found
+        let checkedAt: Date
+    }
+
     /// Answers kept; past it the cache starts again (a few accounts × a few limits is the usual whole).
     static let capacity = 64
+    /// How long a request may be answered from memory without asking the store again: how late another
+    /// process's new copy, deauthorization or deletion may show here.
+    static let recheckAfter: TimeInterval = 0.25
     private let answers = Mutex<[String: Answer]>([:])
+    private let answered = Mutex<[String: Recent]>([:])
+
+    /// The answer `request` (by its kind and query) got less than `recheckAfter` ago, while its copy is still
+    /// fresh; nil when the store must be asked.
+    func recent(_ request: String, now: Date, ttl: TimeInterval) -> Recent? {
+        guard let kept = answered.withLock({ $0[request] }), now.timeIntervalSince(kept.checkedAt) < Self.recheckAfter,
+            !kept.found.stale, let fetchedAt = kept.found.feed.fetchedAt, now.timeIntervalSince(fetchedAt) < ttl
+        else { return nil }
+        return kept
+    }
+
+    func remember(_ request: String, _ answer: Answer, for found: FeedLookup.Found, checkedAt: Date) {
+        answered.withLock { kept in
+            if kept.count >= Self.capacity { kept.removeAll() }
+            kept[request] = Recent(answer: answer, found: found, checkedAt: checkedAt)
+        }
+    }
+
+    /// Forgets every answer: an account of this process was deauthorized or deleted.
+    func forget() {
+        answers.withLock { $0.removeAll() }
+        answered.withLock { $0.removeAll() }
+    }
 
     /// The answer for `kind` of `found`'s copy, rendered by `render` when it is not kept; nil when that fails
     /// (a template that does not parse), which is not kept.

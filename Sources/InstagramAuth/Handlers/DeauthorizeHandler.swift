@@ -9,7 +9,10 @@ enum DeauthorizeHandler {
         await MetaCallback.answer(request, context, callback: "deauthorize") { (signed) throws(StoreError) in
             let known = try await backends.store.deauthorize(userID: signed.userID, issuedAt: signed.issuedBefore, now: Date())
             // The cached posts went with the token; their images go too.
-            if known { context.configuration.feed.media.remove(copiesOf: signed.userID) }
+            if known {
+                context.configuration.feed.media.remove(copiesOf: signed.userID)
+                backends.rendered.forget()
+            }
             context.logger.notice(
                 known ? "account deauthorized on Instagram; its token was discarded" : "deauthorize callback for an account not stored",
                 metadata: ["user_id": "\(signed.userID)"])

@@ -6,8 +6,16 @@ import InstagramAPI
 /// iframe (framed only by `INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS`). When there is nothing to show, the answer
 /// is an HTML comment that says why, so that a page including it shows nothing broken.
 enum FeedHTMLHandler {
+    /// The answer from memory, when this process answered the same request a moment ago and its copy is fresh.
+    static func remembered(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) -> Response? {
+        let ttl = TimeInterval(context.configuration.feed.ttlSeconds)
+        guard let kept = backends.rendered.recent(FeedHandler.key(request, kind: "html"), now: Date(), ttl: ttl) else { return nil }
+        return FeedHandler.cached(kept.answer, of: kept.found, to: request, headers: headers(context))
+    }
+
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         let headers = self.headers(context)
+        let asked = Date()
         switch await FeedLookup(context: context, backends: backends).find(request.query) {
         case .failure(let problem):
             // Escaped, and with no "--" left in it (escaping "-" too), so the text cannot end the comment.
@@ -19,6 +27,7 @@ enum FeedHTMLHandler {
             guard let answer = rendered else {
                 return Response.plain(500, "The feed template does not parse; `instagram-auth check` says why.\n")
             }
+            backends.rendered.remember(FeedHandler.key(request, kind: "html"), answer, for: found, checkedAt: asked)
             return FeedHandler.cached(answer, of: found, to: request, headers: headers)
         }
     }

@@ -4,8 +4,23 @@ import Foundation
 /// `feed.json`: the account's cached posts as JSON shaped like Graph's `/me/media`, with validators for
 /// revalidation, caching for the copy's remaining freshness, and CORS only for the listed origins.
 enum FeedHandler {
+    /// The answer from memory, when this process answered the same request a moment ago and its copy is fresh.
+    static func remembered(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) -> Response? {
+        let ttl = TimeInterval(context.configuration.feed.ttlSeconds)
+        guard let kept = backends.rendered.recent(key(request), now: Date(), ttl: ttl) else { return nil }
+        let origin = context.configuration.feed.allowedOrigin(request.request.headers["origin"])
+        return cached(
+            kept.answer, of: kept.found, to: request, headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
+    }
+
+    /// What the answer to a request depends on besides the store: its kind and its query.
+    static func key(_ request: ParsedRequest, kind: String = "json") -> String {
+        "\(kind)\u{0}\(request.query["account"] ?? "")\u{0}\(request.query["limit"] ?? "")"
+    }
+
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         let origin = context.configuration.feed.allowedOrigin(request.request.headers["origin"])
+        let asked = Date()
         switch await FeedLookup(context: context, backends: backends).find(request.query) {
         case .failure(let problem):
             var response = MetaCallback.json(problem.status, ["error": problem.error, "message": problem.message])
@@ -17,6 +32,7 @@ enum FeedHandler {
                 FeedDocument(feed: found.feed, owner: found.owner, limit: found.limit, stale: found.stale).body
             }
             guard let answer = rendered else { return Response.plain(500, "The feed could not be rendered.\n") }
+            backends.rendered.remember(key(request), answer, for: found, checkedAt: asked)
             return cached(answer, of: found, to: request, headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
         }
     }

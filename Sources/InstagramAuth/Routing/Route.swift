@@ -19,6 +19,11 @@ struct Route: Sendable {
         case immediate(@Sendable (ParsedRequest, HandlerContext) -> Response)
         /// Waits on the store or Instagram: runs as a task of its own.
         case waiting(@Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)
+        /// Answered at once from what this process keeps in memory when it has it (`immediate` gives nil when it
+        /// has not), else as `waiting`.
+        case remembered(
+            immediate: @Sendable (ParsedRequest, HandlerContext, Backends) -> Response?,
+            waiting: @Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)
     }
 
     let path: Path

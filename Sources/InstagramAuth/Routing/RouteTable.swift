@@ -12,8 +12,8 @@ enum RouteTable {
         Route(.file("data-deletion"), methods: ["POST"], .waiting(DataDeletionHandler.respond)),
         Route(.file("deletion"), .waiting(DeletionStatusHandler.respond)),
         // The site's own posts, from the cached copy.
-        Route(.file("feed.json"), .waiting(FeedHandler.respond)),
-        Route(.file("feed.html"), .waiting(FeedHTMLHandler.respond)),
+        Route(.file("feed.json"), .remembered(immediate: FeedHandler.remembered, waiting: FeedHandler.respond)),
+        Route(.file("feed.html"), .remembered(immediate: FeedHTMLHandler.remembered, waiting: FeedHTMLHandler.respond)),
         Route(.folder(MediaHandler.folder), .immediate(MediaHandler.respond)),
     ]
 }

@@ -69,15 +69,18 @@ public struct Router: Responder {
     }
 
     public func immediateResponse(to request: Request) -> Response? {
-        guard case (let parsed, .immediate(let handler)) = route(request) else { return nil }
-        return handler(parsed, context)
+        switch route(request) {
+        case (let parsed, .immediate(let handler)): return handler(parsed, context)
+        case (let parsed, .remembered(let handler, _)): return backends.flatMap { handler(parsed, context, $0) }
+        case (_, .waiting): return nil
+        }
     }
 
     public func respond(to request: Request) async -> Response {
         switch route(request) {
         case (let parsed, .immediate(let handler)):
             return handler(parsed, context)
-        case (let parsed, .waiting(let handler)):
+        case (let parsed, .waiting(let handler)), (let parsed, .remembered(_, let handler)):
             guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
             return await handler(parsed, context, backends)
         }
