@@ -181,9 +181,9 @@ final class Harness: Sendable {
         }
     }
 
-    /// A call for the account's media: the feed's fetch, which a connection starts.
+    /// A call of the feed's fetch, which a connection starts: the account's media, or an image copied.
     static func isFeedCall(_ call: OutgoingRequest) -> Bool {
-        call.method == .get && call.url.hasPrefix("https://graph.instagram.com/me/media?")
+        call.method == .get && (call.url.hasPrefix("https://graph.instagram.com/me/media?") || call.maxBodyBytes != nil)
     }
 
     /// Calls go to the configured hosts only, the token exchange first and with the request's code.

@@ -84,7 +84,7 @@ struct FeedCommand: AsyncParsableCommand {
     /// Why a fetch gave no new copy; nil when it did.
     static func problem(_ outcome: FeedFetcher.Outcome) -> String? {
         switch outcome {
-        case .fetched: nil
+        case .fetched, .notDue: nil
         case .busy: "another fetch is running"
         case .inactive(let reason), .needsAuthorization(let reason), .failed(let reason): reason
         }

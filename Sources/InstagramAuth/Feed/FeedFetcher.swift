@@ -11,6 +11,8 @@ public struct FeedFetcher: Sendable {
         case fetched(items: Int)
         /// Another fetch holds the account's feed right now.
         case busy
+        /// Asked only for a stale copy, and the copy is fresh.
+        case notDue
         /// No such account, or it cannot fetch (it needs a new authorization, or was deauthorized).
         case inactive(String)
         /// Instagram rejected the token (code 190): the account now needs a new authorization.
@@ -39,8 +41,12 @@ public struct FeedFetcher: Sendable {
         self.logger = logger
     }
 
-    public func fetch(userID: String, now: Date = Date()) async -> Outcome {
+    /// With `onlyWhenStale`, a copy younger than the TTL is left as it is (an account connecting again).
+    public func fetch(userID: String, now: Date = Date(), onlyWhenStale: Bool = false) async -> Outcome {
         do {
+            if onlyWhenStale, let feed = try await store.feed(userID: userID), !settings.isStale(fetchedAt: feed.fetchedAt, now: now) {
+                return .notDue
+            }
             return try await fetchOrThrow(userID: userID, now: now)
         } catch {
             logger.error("account store failed while fetching a feed", metadata: ["user_id": "\(userID)", "error": "\(error)"])

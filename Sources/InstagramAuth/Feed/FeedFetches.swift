@@ -10,14 +10,15 @@ final class FeedFetches: Sendable {
         self.fetcher = fetcher
     }
 
-    /// The running fetch of `userID`'s feed, started now if none is.
+    /// The running fetch of `userID`'s feed, started now if none is (with `onlyWhenStale`, one that leaves a
+    /// fresh copy alone).
     @discardableResult
-    func start(userID: String) -> Task<FeedFetcher.Outcome, Never> {
+    func start(userID: String, onlyWhenStale: Bool = false) -> Task<FeedFetcher.Outcome, Never> {
         running.withLock { tasks in
             if let task = tasks[userID] { return task }
             // The entry goes when the fetch ends; it cannot end before it is there, as the lock is held.
             let task = Task { [fetcher] in
-                let outcome = await fetcher.fetch(userID: userID)
+                let outcome = await fetcher.fetch(userID: userID, onlyWhenStale: onlyWhenStale)
                 self.running.withLock { _ = $0.removeValue(forKey: userID) }
                 return outcome
             }

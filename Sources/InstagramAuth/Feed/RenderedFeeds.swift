@@ -27,12 +27,10 @@ final class RenderedFeeds: Sendable {
     private let answers = Mutex<[String: Answer]>([:])
     private let answered = Mutex<[String: Recent]>([:])
 
-    /// The answer `request` (by its kind and query) got less than `recheckAfter` ago, while its copy is still
-    /// fresh; nil when the store must be asked.
-    func recent(_ request: String, now: Date, ttl: TimeInterval) -> Recent? {
-        guard let kept = answered.withLock({ $0[request] }), now.timeIntervalSince(kept.checkedAt) < Self.recheckAfter,
-            !kept.found.stale, let fetchedAt = kept.found.feed.fetchedAt, now.timeIntervalSince(fetchedAt) < ttl
-        else { return nil }
+    /// The answer `request` (by its kind and query) got less than `recheckAfter` ago; nil when the store must be
+    /// asked. A stale copy's answer is kept too: the visit that asked the store started its fetch if one was due.
+    func recent(_ request: String, now: Date) -> Recent? {
+        guard let kept = answered.withLock({ $0[request] }), now.timeIntervalSince(kept.checkedAt) < Self.recheckAfter else { return nil }
         return kept
     }
 

@@ -153,8 +153,9 @@ extension CallbackHandler {
                 isLongLived: isLongLived, tokenObtainedAt: now, tokenExpiresAt: now + TimeInterval(expiresIn),
                 permissions: grant.permissions, connectedAt: now)
             let response = try await finish(ticket: ticket, outcome: .connected(userID: grant.userID), saving: account)
-            // The site's feed starts filling at once, off this request's path.
-            backends.feeds.start(userID: grant.userID)
+            // The site's feed starts filling at once, off this request's path (unless a fresh copy is kept: the
+            // account connected again).
+            backends.feeds.start(userID: grant.userID, onlyWhenStale: true)
             backends.hook.run(.connected, userID: grant.userID, username: profile.username)
             logger.info(
                 "account connected",

@@ -6,10 +6,9 @@ import InstagramAPI
 /// iframe (framed only by `INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS`). When there is nothing to show, the answer
 /// is an HTML comment that says why, so that a page including it shows nothing broken.
 enum FeedHTMLHandler {
-    /// The answer from memory, when this process answered the same request a moment ago and its copy is fresh.
+    /// The answer from memory, when this process answered the same request a moment ago.
     static func remembered(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) -> Response? {
-        let ttl = TimeInterval(context.configuration.feed.ttlSeconds)
-        guard let kept = backends.rendered.recent(FeedHandler.key(request, kind: "html"), now: Date(), ttl: ttl) else { return nil }
+        guard let kept = backends.rendered.recent(FeedHandler.key(request, kind: "html"), now: Date()) else { return nil }
         return FeedHandler.cached(kept.answer, of: kept.found, to: request, headers: headers(context))
     }
 

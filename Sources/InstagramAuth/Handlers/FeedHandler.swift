@@ -4,10 +4,9 @@ import Foundation
 /// `feed.json`: the account's cached posts as JSON shaped like Graph's `/me/media`, with validators for
 /// revalidation, caching for the copy's remaining freshness, and CORS only for the listed origins.
 enum FeedHandler {
-    /// The answer from memory, when this process answered the same request a moment ago and its copy is fresh.
+    /// The answer from memory, when this process answered the same request a moment ago.
     static func remembered(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) -> Response? {
-        let ttl = TimeInterval(context.configuration.feed.ttlSeconds)
-        guard let kept = backends.rendered.recent(key(request), now: Date(), ttl: ttl) else { return nil }
+        guard let kept = backends.rendered.recent(key(request), now: Date()) else { return nil }
         let origin = context.configuration.feed.allowedOrigin(request.request.headers["origin"])
         return cached(
             kept.answer, of: kept.found, to: request, headers: [("Content-Type", "application/json; charset=utf-8")] + corsHeaders(origin, context))
