@@ -155,7 +155,7 @@ extension CallbackHandler {
             let response = try await finish(ticket: ticket, outcome: .connected(userID: grant.userID), saving: account)
             // The site's feed starts filling at once, off this request's path (unless a fresh copy is kept: the
             // account connected again).
-            backends.feeds.start(userID: grant.userID, onlyWhenStale: true)
+            backends.feeds.startIfStale(userID: grant.userID)
             backends.hook.run(.connected, userID: grant.userID, username: profile.username)
             logger.info(
                 "account connected",

@@ -12,6 +12,7 @@ enum DataDeletionHandler {
                 about: signed.userID, requestKey: sha256Hex(signed.encodedPayload), issuedAt: signed.issuedBefore, now: Date())
             if record.accountDeleted {
                 backends.rendered.forget()
+                backends.feeds.forget(signed.userID)
                 let removed = context.configuration.feed.media.remove(copiesOf: signed.userID)
                 if removed > 0 {
                     try await backends.store.recordMediaDeleted(confirmationCode: record.confirmationCode, count: removed)

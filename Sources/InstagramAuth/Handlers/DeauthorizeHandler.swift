@@ -12,6 +12,7 @@ enum DeauthorizeHandler {
             if known {
                 context.configuration.feed.media.remove(copiesOf: signed.userID)
                 backends.rendered.forget()
+                backends.feeds.forget(signed.userID)
             }
             context.logger.notice(
                 known ? "account deauthorized on Instagram; its token was discarded" : "deauthorize callback for an account not stored",
