@@ -27,7 +27,7 @@ enum Entry {
 struct InstagramAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "instagram-auth",
-        abstract: "Connects an Instagram account to a website: the authorize page and callback, behind nginx over FastCGI.",
+        abstract: "Connects an Instagram account to a website and shows its posts there: the authorize page and callback, the cached feed and its images, behind nginx over FastCGI.",
         discussion: """
             Configuration comes from the environment, or from KEY=value lines in the file named by \
             --config or INSTAGRAM_AUTH_CONFIG (the environment wins). Required: INSTAGRAM_APP_ID, \
