@@ -34,8 +34,10 @@ public protocol AccountStore: Sendable {
     func storeRefreshed(
         userID: String, previousToken: String, token: String, isLongLived: Bool, expiresAt: Date, now: Date
     ) async throws(StoreError)
-    /// Records a failed refresh; with `needsAuthorization` the account must authorize again.
-    func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
+    /// Records a failed refresh, or a token Instagram rejected; with `needsAuthorization` the account must
+    /// authorize again. Only while `token` (the one that failed) is still the stored one: an account that
+    /// authorized again meanwhile is left as it is.
+    func recordRefreshFailure(userID: String, token: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError)
 
     /// Claims the code for one exchange, and with it `stateNonce` (the state it came with): a code already
     /// claimed is `existing`, another code with a state already used is `stateUsed`.

@@ -68,7 +68,7 @@ public struct RefreshJob: Sendable {
         if let reason = account.inactiveReason { return .needsAuthorization(reason) }
         guard account.tokenExpiresAt > now else {
             let reason = "the token expired on \(Formatting.date(account.tokenExpiresAt))"
-            try await store.recordRefreshFailure(userID: account.userID, error: reason, needsAuthorization: true, now: now)
+            try await store.recordRefreshFailure(userID: account.userID, token: account.accessToken, error: reason, needsAuthorization: true, now: now)
             return .needsAuthorization(reason)
         }
         let due = !account.isLongLived
@@ -98,7 +98,7 @@ public struct RefreshJob: Sendable {
             let invalid: Bool
             if case .rejected(let rejection) = error, rejection.isInvalidToken { invalid = true } else { invalid = false }
             try await store.recordRefreshFailure(
-                userID: account.userID, error: error.description, needsAuthorization: invalid, now: now)
+                userID: account.userID, token: account.accessToken, error: error.description, needsAuthorization: invalid, now: now)
             logger.warning("refresh failed", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
             return invalid ? .needsAuthorization(error.description) : .failed(error.description)
         }

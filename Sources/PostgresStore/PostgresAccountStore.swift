@@ -230,14 +230,15 @@ public final class PostgresAccountStore: AccountStore {
         }
     }
 
-    public func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+    public func recordRefreshFailure(userID: String, token: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+        let forms = try sealer.storedForms(token, userID: userID)
         try await run { client in
             try await client.query(
                 """
                 UPDATE account SET last_refresh_error = \(error), refresh_claimed_at = NULL, updated_at = \(now.timeIntervalSince1970),
                     status = CASE WHEN \(needsAuthorization) THEN 'needs_authorization' ELSE status END,
                     status_detail = CASE WHEN \(needsAuthorization) THEN \(error) ELSE status_detail END
-                WHERE user_id = \(userID)
+                WHERE user_id = \(userID) AND access_token IN (\(forms[0]), \(forms[1]))
                 """, logger: self.logger)
         }
     }

@@ -165,16 +165,17 @@ public final class SQLiteAccountStore: AccountStore {
         }
     }
 
-    public func recordRefreshFailure(userID: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+    public func recordRefreshFailure(userID: String, token: String, error: String, needsAuthorization: Bool, now: Date) async throws(StoreError) {
+        let forms = try sealer.storedForms(token, userID: userID)
         try await write { db in
             try db.execute(
                 sql: """
                     UPDATE account SET last_refresh_error = ?, refresh_claimed_at = NULL, updated_at = ?,
                         status = CASE WHEN ? THEN 'needs_authorization' ELSE status END,
                         status_detail = CASE WHEN ? THEN ? ELSE status_detail END
-                    WHERE user_id = ?
+                    WHERE user_id = ? AND access_token IN (?, ?)
                     """,
-                arguments: [error, now.timeIntervalSince1970, needsAuthorization, needsAuthorization, error, userID])
+                arguments: [error, now.timeIntervalSince1970, needsAuthorization, needsAuthorization, error, userID, forms[0], forms[1]])
         }
     }
 

@@ -120,7 +120,9 @@ struct StoreTests {
         #expect(refreshed.accessToken == "IGAArefreshed")
         #expect(refreshed.lastRefreshAt != nil)
 
-        try await store.recordRefreshFailure(userID: "17841405793187218", error: "code 190", needsAuthorization: true, now: now)
+        try await store.recordRefreshFailure(userID: "17841405793187218", token: "IGAAreauthorized", error: "code 190", needsAuthorization: true, now: now)
+        #expect(try await store.account("17841405793187218")?.status == .active, "a failure of a token no longer stored changes nothing")
+        try await store.recordRefreshFailure(userID: "17841405793187218", token: "IGAArefreshed", error: "code 190", needsAuthorization: true, now: now)
         let failed = try #require(try await store.account("17841405793187218"))
         #expect(failed.status == .needsAuthorization)
         #expect(failed.statusDetail == "code 190")

@@ -64,7 +64,9 @@ public struct FeedFetcher: Sendable {
         } catch {
             try await store.recordFeedFailure(userID: userID, error: error.description, now: Date())
             if case .rejected(let rejection) = error, rejection.isInvalidToken {
-                try await store.recordRefreshFailure(userID: userID, error: error.description, needsAuthorization: true, now: Date())
+                // Only for the token that failed: an owner who connected again meanwhile keeps the new one.
+                try await store.recordRefreshFailure(
+                    userID: userID, token: account.accessToken, error: error.description, needsAuthorization: true, now: Date())
                 hook.run(.needsAuthorization, userID: userID, username: account.username)
                 logger.warning("feed fetch: Instagram rejected the token", metadata: ["account": "\(account.displayName)", "error": "\(error)"])
                 return .needsAuthorization(error.description)
