@@ -64,9 +64,10 @@ public final class ChildProcess: Sendable {
     private let ended: Ended
 
     /// Starts `executable` (an absolute path) with `arguments`; `environment` nil passes this process's own.
+    /// With `ownProcessGroup` the child leads a process group of its own, which `signalGroup` reaches whole.
     public static func start(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        input: Input = .null, output: Output = .null, error: Output? = nil
+        input: Input = .null, output: Output = .null, error: Output? = nil, ownProcessGroup: Bool = false
     ) throws(ChildProcessError) -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -100,7 +101,12 @@ public final class ChildProcess: Sendable {
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
@@ -146,6 +152,12 @@ public final class ChildProcess: Sendable {
 
     /// SIGTERM.
     public func terminate() { signal(SIGTERM) }
+
+    /// Sends `signal` to the child's process group (started with `ownProcessGroup`): the child and whatever it
+    /// started that is still in it. Its id is not another process's while any member lives.
+    public func signalGroup(_ signal: Int32) {
+        _ = kill(-pid, signal)
+    }
 
     /// Waits for the child to end, blocking the calling thread: call it off Swift's cooperative pool.
     @discardableResult

@@ -79,7 +79,8 @@ public final class ChangeHook: Sendable {
             let thread = Thread {
                 let child: ChildProcess
                 do {
-                    child = try ChildProcess.start(command, [], environment: childEnvironment, input: .null, output: .descriptor(STDERR_FILENO))
+                    child = try ChildProcess.start(
+                        command, [], environment: childEnvironment, input: .null, output: .descriptor(STDERR_FILENO), ownProcessGroup: true)
                 } catch {
                     done.resume(returning: "it could not be started: \(error)")
                     return
@@ -88,9 +89,10 @@ public final class ChangeHook: Sendable {
                     done.resume(returning: end == .exited(0) ? nil : "it ended with \(end)")
                     return
                 }
-                child.terminate()
+                // The whole group: a script's own children are stopped with it.
+                child.signalGroup(SIGTERM)
                 if child.wait(seconds: 5) == nil {
-                    child.signal(SIGKILL)
+                    child.signalGroup(SIGKILL)
                     _ = child.wait()
                 }
                 done.resume(returning: "it ran longer than \(Int(timeout)) s and was stopped")
