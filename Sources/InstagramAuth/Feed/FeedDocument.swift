@@ -1,5 +1,4 @@
 import Accounts
-import Crypto
 import Foundation
 import InstagramAPI
 import Logging
@@ -8,8 +7,6 @@ import Logging
 /// was fetched, and whether it is stale. Never a token, never a paging URL (the store keeps neither).
 public struct FeedDocument: Sendable {
     public let body: [UInt8]
-    /// A strong validator of the body: the first 16 bytes of its SHA-256, quoted.
-    public let etag: String
 
     public init(feed: StoredFeed, owner: FeedOwner, limit: Int?, stale: Bool) {
         var data = feed.media
@@ -21,12 +18,11 @@ public struct FeedDocument: Sendable {
         account += "}"
         let updated = feed.fetchedAt.map { Self.quoted(Self.timestamp($0)) } ?? "null"
         body = Array(#"{"data":\#(data),"account":\#(account),"updated_at":\#(updated),"stale":\#(stale)}"#.utf8)
-        etag = Self.etag(of: body)
     }
 
-    /// A strong validator of `body`: the first 16 bytes of its SHA-256, quoted.
+    /// A strong validator of `body`: the first 16 bytes of its SHA-256 in hex, quoted.
     static func etag(of body: [UInt8]) -> String {
-        "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        "\"" + sha256Hex(body).prefix(32) + "\""
     }
 
     /// The items of a stored copy; none, said in the log, for a copy that does not decode (written by

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 #if canImport(Glibc)
@@ -23,12 +22,12 @@ public struct MediaFolder: Sendable, Equatable {
     /// The part of a name that says whose image it is: 16 hex digits of a digest of the user id, so that an
     /// account's copies can be found and removed together.
     static func tag(of userID: String) -> String {
-        String(SHA256.hash(data: Array("instagram-auth media \(userID)".utf8)).prefix(8).map { String(format: "%02x", $0) }.joined())
+        String(sha256Hex("instagram-auth media \(userID)").prefix(16))
     }
 
     /// `<account tag>-<32 hex digits of the bytes' SHA-256>.<ext>`.
     static func name(of bytes: [UInt8], format: ImageFormat, userID: String) -> String {
-        let digest = SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digest = sha256Hex(bytes).prefix(32)
         return "\(tag(of: userID))-\(digest).\(format.fileExtension)"
     }
 
