@@ -59,6 +59,7 @@ let package = Package(
                 "ChildProcess",
                 "FastCGI",
                 "InstagramAPI",
+                "LogHandlers",
                 "PostgresStore",
                 "SQLiteStore",
                 .product(name: "Crypto", package: "swift-crypto"),

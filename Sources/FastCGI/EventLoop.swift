@@ -56,6 +56,8 @@ extension FastCGIServer {
             var nextSweep = now() + 0.1
 
             while true {
+                // Read by the status page; accurate whenever this thread sleeps.
+                server.activity.connections.store(held, ordering: .relaxed)
                 let count = ia_epoll_wait(server.epoll, &tokens, &events, 256, watched.isEmpty && listening && !stopped ? -1 : 100)
                 if count < 0 && errno != EINTR {
                     server.logger.critical("epoll_wait failed: \(String(cString: strerror(errno))); the responder stops")
@@ -141,7 +143,7 @@ extension FastCGIServer {
                 // Web servers send the request as soon as they connect: when it is all there already,
                 // hand it over without watching the connection first.
                 if case .ready(let ready)? = peekAndScan(fd, upTo: peek.count)?.scan {
-                    server.handoffs.put(Handoff(fd: fd, ready: ready))
+                    server.enqueue(Handoff(fd: fd, ready: ready))
                     continue
                 }
                 watch(fd, .arriving(need: 8, deadline: now() + options.requestTimeout, bodyDeadline: nil, partial: nil))
@@ -260,7 +262,7 @@ extension FastCGIServer {
         func handOff(_ token: UInt64, _ ready: RequestScanner.Ready) {
             guard let entry = watched[token] else { return }
             forget(token, closing: false)
-            server.handoffs.put(Handoff(fd: entry.fd, ready: ready))
+            server.enqueue(Handoff(fd: entry.fd, ready: ready))
         }
 
         func receiveAnswered(_ fd: Int32, keep: Bool) {

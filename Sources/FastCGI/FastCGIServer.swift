@@ -26,7 +26,8 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private let lock = NSLock()
     private var stopping = false
-    private var counters = Counters()
+    /// Counters and gauges, for logs, tests and the status page.
+    public let activity: ServerActivity
     /// Connections handed from the event thread to the workers.
     let handoffs = HandoffQueue()
     /// Connections coming back to the event thread after their answer.
@@ -38,8 +39,6 @@ public final class FastCGIServer: @unchecked Sendable {
     let epoll: Int32
     let wake: Int32
     let slots: DispatchSemaphore
-    /// Requests running as tasks, waiting on the store or Instagram (`Options.maxWaiting`).
-    let waiting = Atomic<Int>(0)
     let workersDone = DispatchGroup()
     let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
     /// The peers FCGI_WEB_SERVER_ADDRS allows, as IPv6 addresses (IPv4 ones mapped); nil for any.
@@ -47,12 +46,15 @@ public final class FastCGIServer: @unchecked Sendable {
 
     /// Makes the event thread's epoll set and its wake-up eventfd; throws, saying which call failed and why,
     /// when the system refuses either (out of descriptors or memory).
-    public init(listener: OpenListener, responder: any Responder, options: Options = Options(), logger: Logger) throws(ListenerError) {
+    public init(
+        listener: OpenListener, responder: any Responder, options: Options = Options(), activity: ServerActivity = ServerActivity(), logger: Logger
+    ) throws(ListenerError) {
         // Read first: a list that names something other than an address is refused before anything is opened.
         self.webServerAddresses = try Self.allowedWebServers(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
         self.listener = listener
         self.responder = responder
         self.options = options
+        self.activity = activity
         self.logger = logger
         self.scanner = RequestScanner(
             limits: .init(maxHeadBytes: options.maxHeadBytes, maxBodyBytes: options.maxBodyBytes))
@@ -80,7 +82,7 @@ public final class FastCGIServer: @unchecked Sendable {
         close(wake)
     }
 
-    public var counts: Counters { lock.withLock { counters } }
+    public var counts: Counters { activity.counters.withLock { $0 } }
 
     /// Serves until `stop()`; then stops accepting, lets in-flight requests finish,
     /// removes the socket file it created, and returns.
@@ -118,7 +120,13 @@ public final class FastCGIServer: @unchecked Sendable {
     var isStopping: Bool { lock.withLock { stopping } }
 
     func count(_ change: (inout Counters) -> Void) {
-        lock.withLock { change(&counters) }
+        activity.counters.withLock { change(&$0) }
+    }
+
+    /// Gives a connection whose request has arrived to the workers.
+    func enqueue(_ handoff: Handoff) {
+        activity.queued.wrappingAdd(1, ordering: .relaxed)
+        handoffs.put(handoff)
     }
 
     func signalEventLoop() {

@@ -4,7 +4,7 @@ import Glibc
 
 /// A TCP peer's address as 16 bytes: IPv6 as it is, IPv4 as its IPv4-mapped IPv6 form, so that an IPv4
 /// entry of `FCGI_WEB_SERVER_ADDRS` matches the same web server on an IPv4 or a dual-stack listener.
-struct PeerAddress: Hashable, Sendable {
+public struct PeerAddress: Hashable, Sendable {
     private let high: UInt64
     private let low: UInt64
 
@@ -19,7 +19,7 @@ struct PeerAddress: Hashable, Sendable {
     }
 
     /// `192.0.2.1` or `2001:db8::1`; nil for anything else.
-    init?(_ text: String) {
+    public init?(_ text: String) {
         var ipv4 = in_addr()
         var ipv6 = in6_addr()
         if inet_pton(AF_INET, text, &ipv4) == 1 {
@@ -29,6 +29,11 @@ struct PeerAddress: Hashable, Sendable {
         } else {
             return nil
         }
+    }
+
+    /// `::1`, or any address of 127.0.0.0/8.
+    public var isLoopback: Bool {
+        (high == 0 && low == 1) || (high == 0 && low >> 24 == 0xFFFF_7F)
     }
 
     /// The peer of an accepted TCP connection; nil for another family (a Unix socket's peer).

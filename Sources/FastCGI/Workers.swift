@@ -12,6 +12,7 @@ extension FastCGIServer {
     func workerLoop() {
         while let handoff = handoffs.take() {
             slots.wait()
+            activity.began()
             let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
             FCGX_InitRequest(request, -1, 0)
             request.pointee.ipcFd = handoff.fd
@@ -24,6 +25,7 @@ extension FastCGIServer {
                 FCGX_Free(request, 1)
                 request.deallocate()
                 slots.signal()
+                activity.ended()
                 count { $0.malformed += 1 }
                 closed()
                 continue
@@ -38,15 +40,15 @@ extension FastCGIServer {
                     deliver(connection, response, includeBody: includeBody)
                     continue
                 }
-                guard waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
-                    waiting.wrappingSubtract(1, ordering: .relaxed)
+                guard activity.waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
+                    activity.waiting.wrappingSubtract(1, ordering: .relaxed)
                     count { $0.busy += 1 }
                     deliver(connection, Self.busy, includeBody: includeBody)
                     continue
                 }
                 Task { [responder] in
                     let response = await responder.respond(to: incoming)
-                    self.waiting.wrappingSubtract(1, ordering: .relaxed)
+                    self.activity.waiting.wrappingSubtract(1, ordering: .relaxed)
                     self.deliver(connection, response, includeBody: includeBody)
                 }
             case .failure(let answer):
@@ -96,6 +98,7 @@ extension FastCGIServer {
         let fd = request.pointee.ipcFd
         request.deallocate()
         slots.signal()
+        activity.ended()
         count {
             $0.answered += 1
             if !delivered || fd < 0 { $0.vanished += 1 }

@@ -7,13 +7,31 @@ import NIOSSL
 /// One outgoing call to Instagram.
 public struct OutgoingRequest: Sendable {
     public enum Method: String, Sendable { case get = "GET", post = "POST" }
+    /// Which of the program's calls this is: the name the status page counts it under.
+    public enum Call: String, Sendable, CaseIterable {
+        /// The code for a token (the callback).
+        case token
+        /// The short-lived token for a long-lived one.
+        case longLived = "long_lived"
+        case refresh
+        /// `/me`: whose token it is.
+        case profile
+        /// `/me/media`: the feed.
+        case media
+        /// An image for the feed's copies.
+        case image
+        /// `check`'s look at whether Instagram answers.
+        case check
+    }
+    public var call: Call
     public var method: Method
     public var url: String
     public var form: [(String, String)]?
     /// The largest answer taken, when not the transport's own bound for Instagram's JSON (an image may be larger).
     public var maxBodyBytes: Int?
 
-    public init(method: Method, url: String, form: [(String, String)]? = nil, maxBodyBytes: Int? = nil) {
+    public init(_ call: Call, method: Method, url: String, form: [(String, String)]? = nil, maxBodyBytes: Int? = nil) {
+        self.call = call
         self.method = method
         self.url = url
         self.form = form

@@ -23,7 +23,7 @@ public struct InstagramClient: Sendable {
             ("code", code),
         ]
         let reply = try await transport.send(
-            OutgoingRequest(method: .post, url: "\(endpoints.apiBaseURL)/oauth/access_token", form: form))
+            OutgoingRequest(.token, method: .post, url: "\(endpoints.apiBaseURL)/oauth/access_token", form: form))
         return try ResponseDecoder.tokenGrant(status: reply.status, body: reply.body)
     }
 
@@ -32,7 +32,7 @@ public struct InstagramClient: Sendable {
         let query = FormEncoding.encode([
             ("grant_type", "ig_exchange_token"), ("client_secret", credentials.appSecret), ("access_token", shortLived),
         ])
-        let reply = try await transport.send(OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/access_token?\(query)"))
+        let reply = try await transport.send(OutgoingRequest(.longLived, method: .get, url: "\(endpoints.graphBaseURL)/access_token?\(query)"))
         return try ResponseDecoder.longLivedToken(status: reply.status, body: reply.body)
     }
 
@@ -40,7 +40,7 @@ public struct InstagramClient: Sendable {
     public func refresh(_ longLived: String) async throws(InstagramError) -> LongLivedToken {
         let query = FormEncoding.encode([("grant_type", "ig_refresh_token"), ("access_token", longLived)])
         let reply = try await transport.send(
-            OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/refresh_access_token?\(query)"))
+            OutgoingRequest(.refresh, method: .get, url: "\(endpoints.graphBaseURL)/refresh_access_token?\(query)"))
         return try ResponseDecoder.longLivedToken(status: reply.status, body: reply.body)
     }
 
@@ -48,7 +48,7 @@ public struct InstagramClient: Sendable {
     public func profile(accessToken: String) async throws(InstagramError) -> InstagramProfile {
         let fields = profile == .instagramLogin ? "user_id,username,account_type" : "id,username,account_type"
         let query = FormEncoding.encode([("fields", fields), ("access_token", accessToken)])
-        let reply = try await transport.send(OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/me?\(query)"))
+        let reply = try await transport.send(OutgoingRequest(.profile, method: .get, url: "\(endpoints.graphBaseURL)/me?\(query)"))
         return try ResponseDecoder.profile(status: reply.status, body: reply.body)
     }
 }

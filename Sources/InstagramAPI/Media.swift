@@ -154,7 +154,7 @@ extension ResponseDecoder {
 extension InstagramClient {
     /// The bytes behind a media URL (Instagram's CDN), at most `maxBytes` of them; anything but a 200 is an error.
     public func download(_ url: String, maxBytes: Int) async throws(InstagramError) -> [UInt8] {
-        let reply = try await transport.send(OutgoingRequest(method: .get, url: url, maxBodyBytes: maxBytes))
+        let reply = try await transport.send(OutgoingRequest(.image, method: .get, url: url, maxBodyBytes: maxBytes))
         guard reply.status == 200 else { throw .unexpectedResponse(status: reply.status, detail: "the media URL answered HTTP \(reply.status)") }
         return reply.body
     }
@@ -172,7 +172,7 @@ extension InstagramClient {
             var fields = [("fields", MediaItem.graphFields), ("limit", String(min(limit - items.count, 100))), ("access_token", accessToken)]
             if let after { fields.append(("after", after)) }
             let reply = try await transport.send(
-                OutgoingRequest(method: .get, url: "\(endpoints.graphBaseURL)/me/media?\(FormEncoding.encode(fields))"))
+                OutgoingRequest(.media, method: .get, url: "\(endpoints.graphBaseURL)/me/media?\(FormEncoding.encode(fields))"))
             let page = try ResponseDecoder.mediaPage(status: reply.status, body: reply.body)
             for item in page.items where items.count < limit && seen.insert(item.id).inserted { items.append(item) }
             guard items.count < limit, let next = page.after, !page.items.isEmpty else { break }

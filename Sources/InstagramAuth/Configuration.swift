@@ -2,6 +2,7 @@ import Accounts
 import Crypto
 import Foundation
 import InstagramAPI
+import LogHandlers
 import PostgresStore
 
 /// A configuration that can't be used, naming the key at fault.
@@ -43,6 +44,8 @@ public struct Configuration: Sendable {
     public var feed: FeedSettings
     /// The command run when an account changes (`INSTAGRAM_AUTH_ON_CHANGE`, `ChangeHook`).
     public var onChange: String?
+    /// The slow-request log, the status page's readers, the log format.
+    public var monitoring: MonitoringSettings
 
     public static let defaultDatabasePath = "/var/lib/instagram-auth/accounts.sqlite3"
 
@@ -53,6 +56,7 @@ public struct Configuration: Sendable {
         "INSTAGRAM_AUTH_DATABASE", "INSTAGRAM_AUTH_DATABASE_PASSWORD", "INSTAGRAM_AUTH_META_APP_SECRET", "INSTAGRAM_AUTH_STATE_SECRET", "INSTAGRAM_AUTH_STATE_LIFETIME", "INSTAGRAM_AUTH_ALLOWED_USERS",
         "INSTAGRAM_AUTH_SHOW_TOKEN", "INSTAGRAM_AUTH_TEMPLATES", "INSTAGRAM_AUTH_CALLBACK_LIMIT", "INSTAGRAM_AUTH_TOKEN_KEY", "INSTAGRAM_HTTP_TIMEOUT", "INSTAGRAM_AUTH_CONFIG",
         "INSTAGRAM_AUTH_FEED_SIZE", "INSTAGRAM_AUTH_FEED_TTL", "INSTAGRAM_AUTH_FEED_ORIGINS", "INSTAGRAM_AUTH_FEED_FRAME_ANCESTORS", "INSTAGRAM_AUTH_MEDIA_DIR", "INSTAGRAM_AUTH_ON_CHANGE",
+        "INSTAGRAM_AUTH_LOG_FORMAT", "INSTAGRAM_AUTH_SLOW_REQUEST", "INSTAGRAM_AUTH_STATUS_ALLOW",
     ]
     /// Keys whose value may come from a file named by `KEY_FILE`.
     public static let secretKeys: Set<String> = [
@@ -64,6 +68,13 @@ public struct Configuration: Sendable {
     /// the environment wins over the file.
     public static func load(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> Configuration {
         try Configuration(Source.load(environment: environment, configFile: configFile))
+    }
+
+    /// How log lines are written, before anything else is read: `INSTAGRAM_AUTH_LOG_FORMAT` from the environment or
+    /// the file; text when it says nothing (or when the file cannot be read: loading the configuration says why).
+    public static func logFormat(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> LogFormat {
+        let source = (try? Source.load(environment: environment, configFile: configFile)) ?? Source(environment: environment, file: [:])
+        return try MonitoringSettings(source).logFormat
     }
 
     /// Only where the accounts are: what `accounts`, `token` and `import-accounts` need, without the app's keys.
@@ -162,6 +173,7 @@ public struct Configuration: Sendable {
             }
         }
         tokenSealer = try Self.tokenSealer(source)
+        monitoring = try MonitoringSettings(source)
 
         // Who may connect is always said: left to a default, anyone's account could be connected to the site.
         guard let list = source.value("INSTAGRAM_AUTH_ALLOWED_USERS") else {

@@ -16,25 +16,26 @@ struct Context {
     let store: any AccountStore
 
     /// The configuration and its store. With `waitingForServer` (the responder), a PostgreSQL server that
-    /// does not answer yet is no reason to stop: the store connects when it can.
-    static func open(configFile: String?, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")) async throws -> Context {
-        let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile)
+    /// does not answer yet is no reason to stop: the store connects when it can. The store logs through `logger`, or
+    /// warnings and worse in the chosen format.
+    static func open(_ common: CommonOptions, waitingForServer: Bool = false, logger: Logger? = nil) async throws -> Context {
+        let configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: common.configFile)
         let store = try await openStore(
-            configuration.database, sealer: configuration.tokenSealer, waitingForServer: waitingForServer, logger: logger)
+            configuration.database, sealer: configuration.tokenSealer, waitingForServer: waitingForServer,
+            logger: try logger ?? common.logger(level: "warning"))
         return Context(configuration: configuration, store: store)
     }
 
-    /// The store alone, for commands that need no Instagram app: `accounts`, `token`, `import-accounts`.
-    static func store(configFile: String?) async throws -> any AccountStore {
+    /// The store alone, for commands that need no Instagram app: `accounts`, `token`, `forget`.
+    static func store(_ common: CommonOptions) async throws -> any AccountStore {
         let environment = ProcessInfo.processInfo.environment
         return try await openStore(
-            try Configuration.database(environment: environment, configFile: configFile),
-            sealer: try Configuration.tokenSealer(environment: environment, configFile: configFile))
+            try Configuration.database(environment: environment, configFile: common.configFile),
+            sealer: try Configuration.tokenSealer(environment: environment, configFile: common.configFile),
+            logger: try common.logger(level: "warning"))
     }
 
-    static func openStore(
-        _ location: DatabaseLocation, sealer: TokenSealer?, waitingForServer: Bool = false, logger: Logger = CommandLineLogger.make(level: "warning")
-    ) async throws -> any AccountStore {
+    static func openStore(_ location: DatabaseLocation, sealer: TokenSealer?, waitingForServer: Bool = false, logger: Logger) async throws -> any AccountStore {
         do {
             return try await location.open(waitingForServer: waitingForServer, sealer: sealer, logger: logger)
         } catch {
@@ -49,58 +50,6 @@ struct Context {
     }
 }
 
-struct Accounts: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List connected accounts: token expiry, last refresh, state.")
-
-    @OptionGroup var configFile: ConfigFileOption
-
-    @Flag(help: "Print JSON (without tokens) instead of a table.")
-    var json = false
-
-    func run() async throws {
-        let store = try await Context.store(configFile: configFile.path)
-        let accounts = try await store.accounts()
-        await store.close()
-        if json {
-            let iso = ISO8601DateFormatter()
-            let items: [[String: Any]] = accounts.map { account in
-                var item: [String: Any] = [
-                    "user_id": account.userID, "status": account.status.rawValue, "long_lived": account.isLongLived,
-                    "token_expires_at": iso.string(from: account.tokenExpiresAt),
-                    "connected_at": iso.string(from: account.connectedAt), "permissions": account.permissions,
-                ]
-                item["username"] = account.username
-                item["account_type"] = account.accountType
-                item["status_detail"] = account.inactiveReason
-                item["last_refresh_at"] = account.lastRefreshAt.map { iso.string(from: $0) }
-                item["last_refresh_error"] = account.lastRefreshError
-                return item
-            }
-            let data = try JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        guard !accounts.isEmpty else {
-            print("No account is connected yet.")
-            return
-        }
-        let rows =
-            [["ACCOUNT", "USER ID", "STATE", "TOKEN VALID UNTIL", "LAST REFRESH"]]
-            + accounts.map { account in
-                [
-                    account.username.map { "@\($0)" } ?? "-", account.userID,
-                    account.status == .active ? (account.isLongLived ? "active" : "active (short-lived token)") : account.status.rawValue,
-                    account.status == .deauthorized ? "- (token discarded)" : Formatting.date(account.tokenExpiresAt),
-                    account.lastRefreshAt.map(Formatting.date) ?? "never",
-                ]
-            }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
-    }
-}
-
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
@@ -110,10 +59,10 @@ struct TokenCommand: AsyncParsableCommand {
     @Argument(help: "The account.")
     var user: String?
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let store = try await Context.store(configFile: configFile.path)
+        let store = try await Context.store(common)
         let account: Account
         do {
             account = try CommandError.chosen(Choice(user, among: try await store.accounts()), displayName: \.displayName)
@@ -155,7 +104,7 @@ struct Check: AsyncParsableCommand {
             encrypts every token stored before the key was (once each stored token opens with the key).
             """)
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     func run() async throws {
         var failed = false
@@ -165,7 +114,7 @@ struct Check: AsyncParsableCommand {
         }
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
+            configuration = try Configuration.load(environment: ProcessInfo.processInfo.environment, configFile: common.configFile)
         } catch {
             report(false, "configuration: \(error)")
             throw ExitCode(1)
@@ -183,7 +132,7 @@ struct Check: AsyncParsableCommand {
             report(false, "templates: \(error)")
         }
         do {
-            let store = try await configuration.database.open(sealer: configuration.tokenSealer, logger: CommandLineLogger.make(level: "critical"))
+            let store = try await configuration.database.open(sealer: configuration.tokenSealer, logger: try common.logger(level: "critical"))
             let summary: Result<String, StoreError>
             do {
                 try await store.checkWritable()
@@ -217,7 +166,7 @@ struct Check: AsyncParsableCommand {
         let endpoints = configuration.endpoints
         for url in [endpoints.oauthBaseURL, endpoints.apiBaseURL, endpoints.graphBaseURL] {
             do {
-                let reply = try await transport.send(OutgoingRequest(method: .get, url: url + "/"))
+                let reply = try await transport.send(OutgoingRequest(.check, method: .get, url: url + "/"))
                 report(true, "\(url) answers (HTTP \(reply.status)\(url.hasPrefix("https") ? ", certificate verified" : ""))")
             } catch {
                 report(false, "\(url): \(error)")
@@ -282,14 +231,14 @@ struct ImportAccounts: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The SQLite file to copy from.", valueName: "file"))
     var file: String
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: file) else { throw CommandError("no such file: \(file)") }
         let environment = ProcessInfo.processInfo.environment
-        let destination = try Configuration.database(environment: environment, configFile: configFile.path)
+        let destination = try Configuration.database(environment: environment, configFile: common.configFile)
         // The file may have been written with the same key: read it with it (tokens written before open as they are).
-        let sealer = try Configuration.tokenSealer(environment: environment, configFile: configFile.path)
+        let sealer = try Configuration.tokenSealer(environment: environment, configFile: common.configFile)
         if case .sqlite(let path) = destination, Self.sameFile(path, file) {
             throw CommandError("\(file) is the configured store already (INSTAGRAM_AUTH_DATABASE)")
         }
@@ -299,7 +248,7 @@ struct ImportAccounts: AsyncParsableCommand {
         } catch {
             throw CommandError("\(error)")
         }
-        let store = try await Context.openStore(destination, sealer: sealer)
+        let store = try await Context.openStore(destination, sealer: sealer, logger: try common.logger(level: "warning"))
         var copied = 0
         var kept = 0
         for account in try await source.accounts() {

@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Threads that read complete requests with libfcgi. Answers run concurrently beyond this: a slow Instagram or an idle connection holds no thread.")
     var workers = 4
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -87,8 +87,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         ProcessHardening.noCoreDumps()
-        let logger = CommandLineLogger.make(level: logLevel)
-        let context = try await Context.open(configFile: configFile.path, waitingForServer: true, logger: logger)
+        let logger = try common.logger(level: logLevel)
+        let context = try await Context.open(common, waitingForServer: true, logger: logger)
         let configuration = context.configuration
         let pages = try Pages(overrides: configuration.templatesDirectory)
         let chosen = try chosenListener()
@@ -100,10 +100,12 @@ struct Serve: AsyncParsableCommand {
         }
         let listener = try OpenListener.open(chosen)
         let transport = AsyncHTTPTransport(timeoutSeconds: configuration.httpTimeoutSeconds)
-        let router = Router(configuration: configuration, transport: transport, store: context.store, pages: pages, logger: logger)
+        let activity = ServerActivity()
+        let router = Router(
+            configuration: configuration, transport: transport, store: context.store, pages: pages, server: activity, logger: logger)
         let server: FastCGIServer
         do {
-            server = try FastCGIServer(listener: listener, responder: router, options: .init(workers: workers), logger: logger)
+            server = try FastCGIServer(listener: listener, responder: router, options: .init(workers: workers), activity: activity, logger: logger)
         } catch {
             // The HTTP client must be shut down before it goes: AsyncHTTPClient traps otherwise.
             await transport.shutdown()
@@ -177,7 +179,8 @@ struct Serve: AsyncParsableCommand {
 enum CGIMode {
     static func run(environment: [String: String]) async -> Int32 {
         ProcessHardening.noCoreDumps()
-        let logger = CommandLineLogger.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice")
+        let format = (try? Configuration.logFormat(environment: environment)) ?? .text
+        let logger = CommandLineLogger.make(level: environment["INSTAGRAM_AUTH_LOG_LEVEL"] ?? "notice", format: format)
         let response: Response
         var includeBody = true
         do {
@@ -241,9 +244,7 @@ enum ProcessHardening {
 }
 
 enum CommandLineLogger {
-    static func make(level: String) -> Logger {
-        var logger = Logger(label: "instagram-auth") { TextLogHandler(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: level) ?? .info
-        return logger
+    static func make(level: String, format: LogFormat) -> Logger {
+        format.logger(label: "instagram-auth", level: Logger.Level(rawValue: level) ?? .info)
     }
 }

@@ -27,14 +27,14 @@ struct FeedCommand: AsyncParsableCommand {
     @Flag(help: "Fetch the feed from Instagram first.")
     var refresh = false
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if let limit, !(1...FeedSettings.maxSize).contains(limit) { throw ValidationError("--limit must be from 1 to \(FeedSettings.maxSize)") }
     }
 
     func run() async throws {
-        let context = try await Context.open(configFile: configFile.path)
+        let context = try await Context.open(common)
         do {
             try await show(context)
         } catch {
@@ -49,10 +49,10 @@ struct FeedCommand: AsyncParsableCommand {
         var failed = false
         if refresh {
             let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
-            let hook = ChangeHook(command: context.configuration.onChange, logger: CommandLineLogger.make(level: "warning"))
+            let hook = ChangeHook(command: context.configuration.onChange, logger: try common.logger(level: "warning"))
             let fetcher = FeedFetcher(
                 client: context.client(transport: transport), store: context.store, configuration: context.configuration, hook: hook,
-                logger: CommandLineLogger.make(level: "warning"))
+                logger: try common.logger(level: "warning"))
             let outcome = await fetcher.fetch(userID: owner.userID)
             for failure in await hook.waitForAll() {
                 FileHandle.standardError.write(Data("instagram-auth: INSTAGRAM_AUTH_ON_CHANGE failed: \(failure)\n".utf8))

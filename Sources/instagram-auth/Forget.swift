@@ -15,10 +15,10 @@ struct Forget: AsyncParsableCommand {
     @Argument(help: "The account.")
     var user: String
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let store = try await Context.store(configFile: configFile.path)
+        let store = try await Context.store(common)
         let account = try await store.account(user)
         let name = user.hasPrefix("@") ? String(user.dropFirst()) : user
         guard let userID = account?.userID ?? (!name.isEmpty && name.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? name : nil) else {
@@ -26,7 +26,7 @@ struct Forget: AsyncParsableCommand {
             throw CommandError("no connected account \(user); give its user id to remove what may still name it")
         }
         // A request key of its own: each `forget` is a request, answered with a new confirmation code.
-        let media = try Configuration.mediaFolder(environment: ProcessInfo.processInfo.environment, configFile: configFile.path)
+        let media = try Configuration.mediaFolder(environment: ProcessInfo.processInfo.environment, configFile: common.configFile)
         var record: DeletionRecord
         do {
             record = try await store.deleteEverything(about: userID, requestKey: "forget " + UUID().uuidString, now: Date())

@@ -19,7 +19,7 @@ struct Refresh: AsyncParsableCommand {
             as the responder.
             """)
 
-    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "Refresh tokens that expire within this many days (Instagram's tokens last 60).")
     var withinDays = 30
@@ -32,15 +32,15 @@ struct Refresh: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await Context.open(configFile: configFile.path)
+        let context = try await Context.open(common)
         let transport = AsyncHTTPTransport(timeoutSeconds: context.configuration.httpTimeoutSeconds)
         let job = RefreshJob(
             client: context.client(transport: transport), store: context.store,
-            window: TimeInterval(withinDays * 86_400), logger: CommandLineLogger.make(level: logLevel))
-        let hook = ChangeHook(command: context.configuration.onChange, logger: CommandLineLogger.make(level: logLevel))
+            window: TimeInterval(withinDays * 86_400), logger: try common.logger(level: logLevel))
+        let hook = ChangeHook(command: context.configuration.onChange, logger: try common.logger(level: logLevel))
         let fetcher = FeedFetcher(
             client: context.client(transport: transport), store: context.store, configuration: context.configuration, hook: hook,
-            logger: CommandLineLogger.make(level: logLevel))
+            logger: try common.logger(level: logLevel))
         let outcome: Result<(RefreshJob.Report, [(FeedOwner, FeedFetcher.Outcome)]), StoreError>
         do {
             let report = try await job.run()

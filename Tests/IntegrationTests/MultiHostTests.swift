@@ -118,7 +118,13 @@ struct MultiHostTests {
             let callback = try await cluster.authorize(on: .b, browser: browser)
             let exchanged = try await cluster.requests("/oauth/access_token")
 
+            let ready = cluster.redirectURI + "ready"
+            #expect(try await cluster.send(ready, on: .a, browser: Browser()).status == 200)
             try await offPool { try cluster.postgres.stop() }
+            // A load balancer's readiness check says so in time, with the reason for a reader on this host.
+            let notReady = try await cluster.send(ready, on: .a, browser: Browser())
+            #expect(notReady.status == 503 && notReady.body.hasPrefix("not ready: the store"), "\(notReady.status) \(notReady.body)")
+            #expect(try await cluster.send(cluster.redirectURI + "ping", on: .a, browser: Browser()).body == "pong\n")
             // The authorize page needs no database.
             for host in Cluster.Host.allCases {
                 let start = try await cluster.send(cluster.redirectURI, on: host, browser: Browser())
@@ -163,6 +169,10 @@ struct MultiHostTests {
             }
             #expect(reply.status == 200 && reply.body.contains(Self.user), "\(reply.status) \(reply.body.prefix(400))")
             #expect(try await cluster.requests("/oauth/access_token") == exchanged + 1)
+            for host in Cluster.Host.allCases {
+                #expect(try await cluster.send(ready, on: host, browser: Browser()).status == 200, "host \(host) ready again")
+            }
+            #expect(cluster.responderLog(.a).contains("not ready: the store") && cluster.responderLog(.a).contains("ready again"))
             let other = Browser()
             let onA = try await cluster.visit(try await cluster.authorize(on: .a, browser: other), on: .a, browser: other)
             #expect(onA.status == 200)

@@ -18,7 +18,7 @@ enum CallbackHandler {
                     400, "This link is not valid", "The authorization code in the address is malformed, so it was not sent to Instagram."))
         }
         let browser = request.browser
-        let verdict = context.signer.verify(request.query["state"], browser: browser)
+        let verdict = Timeline.measure("state check") { context.signer.verify(request.query["state"], browser: browser) }
         guard verdict == .valid else {
             context.logger.notice("state refused", metadata: ["verdict": "\(verdict)", "code": "\(Redact.short(code))"])
             return context.page(for: .state(verdict, lifetimeSeconds: context.signer.lifetimeSeconds))

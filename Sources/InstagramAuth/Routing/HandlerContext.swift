@@ -41,19 +41,23 @@ public struct HandlerContext: Sendable {
     }
 }
 
-/// What a waiting handler uses: the account store, Instagram, and the feed fetches running in the background.
+/// What a waiting handler uses: the account store, Instagram, the feed fetches running in the background, and what
+/// the status page reports. The store and Instagram are timed for the slow-request log and the status page.
 public struct Backends: Sendable {
     let store: any AccountStore
     let client: InstagramClient
     let feeds: FeedFetches
     let hook: ChangeHook
     let rendered = RenderedFeeds()
+    let monitoring: Monitoring
 
-    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, logger: Logger) {
+    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, monitoring: Monitoring, logger: Logger) {
+        let store = TimedStore(base: store)
         self.store = store
+        self.monitoring = monitoring
         let client = InstagramClient(
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
-            transport: transport)
+            transport: ObservedTransport(base: transport, calls: monitoring.calls))
         self.client = client
         let hook = ChangeHook(command: configuration.onChange, logger: logger)
         self.hook = hook

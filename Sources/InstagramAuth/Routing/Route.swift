@@ -27,6 +27,8 @@ struct Route: Sendable {
     }
 
     let path: Path
+    /// How logs name the route: `callback`, `feed.json`, `media/`.
+    let name: String
     let methods: [String]
     /// The name the query must hold, with a value, for this route; nil for any query.
     let queryHas: String?
@@ -34,6 +36,13 @@ struct Route: Sendable {
 
     init(_ path: Path, methods: [String] = ["GET", "HEAD"], queryHas: String? = nil, _ handler: Handler) {
         self.path = path
+        switch (path, queryHas) {
+        case (.page, "code"?): name = "callback"
+        case (.page, let key?): name = "page?\(key)"
+        case (.page, nil): name = "page"
+        case (.file(let file), _): name = file
+        case (.folder(let folder), _): name = folder + "/"
+        }
         self.methods = methods
         self.queryHas = queryHas
         self.handler = handler

@@ -15,5 +15,9 @@ enum RouteTable {
         Route(.file("feed.json"), .remembered(immediate: FeedHandler.remembered, waiting: FeedHandler.respond)),
         Route(.file("feed.html"), .remembered(immediate: FeedHTMLHandler.remembered, waiting: FeedHTMLHandler.respond)),
         Route(.folder(MediaHandler.folder), .immediate(MediaHandler.respond)),
+        // For monitors and load balancers; the shipped nginx examples let only loopback reach them.
+        Route(.file("ping"), .immediate(PingHandler.respond)),
+        Route(.file("ready"), .waiting(ReadyHandler.respond)),
+        Route(.file("status"), .waiting(StatusHandler.respond)),
     ]
 }

@@ -13,11 +13,16 @@ public struct Router: Responder {
     private let folder: String
     private let pageName: String
 
-    /// The router for a responder: every route can be answered.
-    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, logger: Logger) {
+    /// The router for a responder: every route can be answered. `server` is the FastCGI server's activity, for the
+    /// status page; nil in CGI mode.
+    public init(
+        configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, server: ServerActivity? = nil,
+        logger: Logger
+    ) {
         self.init(
             context: HandlerContext(configuration: configuration, pages: pages, logger: logger),
-            backends: Backends(configuration: configuration, transport: transport, store: store, logger: logger))
+            backends: Backends(
+                configuration: configuration, transport: transport, store: store, monitoring: Monitoring(server: server), logger: logger))
     }
 
     /// A router that answers only the routes that need no I/O (CGI mode, before it opens anything):
@@ -35,9 +40,9 @@ public struct Router: Responder {
         pageName = String(path[path.index(after: slash)...])
     }
 
-    /// The route table's answer to `request`, and the request parsed once for it. One pass over the table, with
-    /// nothing allocated unless the answer is a 405.
-    func route(_ request: Request) -> (ParsedRequest, Route.Handler) {
+    /// The route table's answer to `request`, the request parsed once for it, and the route's name. One pass over the
+    /// table, with nothing allocated unless the answer is a 405.
+    func route(_ request: Request) -> (ParsedRequest, Route.Handler, name: String) {
         let parsed = ParsedRequest(request, folder: folder, pageName: pageName, cookie: context.cookie)
         var pathKnown = false
         var methodKnown = false
@@ -45,16 +50,16 @@ public struct Router: Responder {
             pathKnown = true
             guard route.methods.contains(parsed.method) else { continue }
             methodKnown = true
-            if route.queryHas.map(parsed.query.has) ?? true { return (parsed, route.handler) }
+            if route.queryHas.map(parsed.query.has) ?? true { return (parsed, route.handler, route.name) }
         }
         // An unknown path, or a known path and method whose query no route takes (a table without a catch-all entry).
-        guard pathKnown, !methodKnown else { return (parsed, .immediate(Self.notFound)) }
+        guard pathKnown, !methodKnown else { return (parsed, .immediate(Self.notFound), "not found") }
         var allow: [String] = []
         for route in RouteTable.routes where matches(route.path, parsed.path) {
             for method in route.methods where !allow.contains(method) { allow.append(method) }
         }
         let methods = allow
-        return (parsed, .immediate { _, context in Self.methodNotAllowed(allow: methods, context) })
+        return (parsed, .immediate { _, context in Self.methodNotAllowed(allow: methods, context) }, "method not allowed")
     }
 
     private func matches(_ routePath: Route.Path, _ path: String?) -> Bool {
@@ -70,19 +75,32 @@ public struct Router: Responder {
 
     public func immediateResponse(to request: Request) -> Response? {
         switch route(request) {
-        case (let parsed, .immediate(let handler)): return handler(parsed, context)
-        case (let parsed, .remembered(let handler, _)): return backends.flatMap { handler(parsed, context, $0) }
-        case (_, .waiting): return nil
+        case (let parsed, .immediate(let handler), _): return handler(parsed, context)
+        case (let parsed, .remembered(let handler, _), _): return backends.flatMap { handler(parsed, context, $0) }
+        case (_, .waiting, _): return nil
         }
     }
 
     public func respond(to request: Request) async -> Response {
         switch route(request) {
-        case (let parsed, .immediate(let handler)):
+        case (let parsed, .immediate(let handler), _):
             return handler(parsed, context)
-        case (let parsed, .waiting(let handler)), (let parsed, .remembered(_, let handler)):
+        case (let parsed, .waiting(let handler), let name), (let parsed, .remembered(_, let handler), let name):
             guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
-            return await handler(parsed, context, backends)
+            let timeline = Timeline()
+            let started = ContinuousClock.now
+            let response = await Timeline.$current.withValue(timeline) { await handler(parsed, context, backends) }
+            let seconds = Timeline.seconds(since: started)
+            if seconds >= configuration.monitoring.slowRequestSeconds {
+                backends.monitoring.slowRequests.wrappingAdd(1, ordering: .relaxed)
+                context.logger.warning(
+                    "slow request",
+                    metadata: [
+                        "route": "\(name)", "method": "\(parsed.method)", "status": "\(response.status)",
+                        "seconds": "\(Timeline.format(seconds))", "where": "\(timeline.summary)",
+                    ])
+            }
+            return response
         }
     }
 
