@@ -53,7 +53,9 @@ struct Serve: AsyncParsableCommand {
             backlog of a socket it opened (an inherited socket keeps its backlog for the next process), \
             remove the socket file, exit 0. A PostgreSQL store that does not answer at start is no reason \
             to stop: the authorize page answers, callbacks get an error page until the database is back, and \
-            the responder reconnects on its own.
+            the responder reconnects on its own. Beside the page it answers ping, ready and status for monitors \
+            and load balancers (status only to loopback and INSTAGRAM_AUTH_STATUS_ALLOW); a request slower than \
+            INSTAGRAM_AUTH_SLOW_REQUEST seconds is logged with where its time went.
             """)
 
     @Option(help: ArgumentHelp("Listen on a Unix socket at PATH, replacing a stale one.", valueName: "path"))

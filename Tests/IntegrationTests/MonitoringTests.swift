@@ -92,6 +92,11 @@ struct MonitoringTests {
             let metrics = try await stack.request(url(stack, "status?openmetrics"))
             #expect(metrics.headers.first(name: "Content-Type")?.hasPrefix("application/openmetrics-text; version=1.0.0") == true)
             #expect(metrics.body.hasSuffix("# EOF\n"))
+            // Prometheus asks by Accept, without the query.
+            let scraped = try await stack.request(
+                url(stack, "status"),
+                headers: [("Accept", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")])
+            #expect(scraped.headers.first(name: "Content-Type") == metrics.headers.first(name: "Content-Type") && scraped.body.hasSuffix("# EOF\n"))
             let parsed = try await openMetrics(metrics.body)
             #expect(parsed["instagram_auth_requests_answered_total"]?.first?.value == Double(second["requests_answered"]! + 2))
             #expect(parsed["instagram_auth_instagram_calls_total"]?.contains { $0.labels == "call=token,outcome=ok" && $0.value == 1 } == true)
@@ -101,6 +106,22 @@ struct MonitoringTests {
                     $0.labels == "state=active,user_id=17841405793187218,username=emulated.creator" && $0.value == 1
                 } == true)
             #expect(parsed["instagram_auth_account_token_expiry_seconds"]?.first.map { $0.value > Date().timeIntervalSince1970 } == true)
+        }
+    }
+
+    @Test func inCGIModeTheStatusComesFromTheStoreAlone() async throws {
+        try await withStack(.init(startup: .cgi)) { stack in
+            #expect(try await AccountFlowTests().connect(stack).status == 200)
+            #expect(try await stack.request(url(stack, "ping")).body == "pong\n")
+            #expect(try await stack.request(url(stack, "ready")).body == "ready\n")
+            let report = try await status(stack)
+            #expect(report["mode"] as? String == "cgi" && report["server"] == nil, "no counters in a process per request")
+            let accounts = try #require(report["accounts"] as? [[String: Any]])
+            #expect(accounts.count == 1 && accounts.first?["username"] as? String == "emulated.creator")
+            let text = try await stack.request(url(stack, "status"))
+            #expect(text.status == 200 && text.body.contains("none in CGI mode") && text.body.contains("account @emulated.creator:"))
+            let metrics = try await stack.request(url(stack, "status?openmetrics"))
+            #expect(try await openMetrics(metrics.body)["instagram_auth_account_state"]?.count == 1)
         }
     }
 

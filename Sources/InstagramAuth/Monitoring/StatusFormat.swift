@@ -7,6 +7,19 @@ enum StatusFormat {
     /// The OpenMetrics text format (Prometheus reads it), ending in `# EOF`.
     case openMetrics
 
+    /// `?json` or `?openmetrics`; else OpenMetrics for a scraper that asks for it (Prometheus does), text for others.
+    init(query: Query, accept: String?) {
+        if query["openmetrics"] != nil {
+            self = .openMetrics
+        } else if query["json"] != nil {
+            self = .json
+        } else if accept?.contains("application/openmetrics-text") == true {
+            self = .openMetrics
+        } else {
+            self = .text
+        }
+    }
+
     var contentType: String {
         switch self {
         case .text: "text/plain; charset=utf-8"

@@ -4,10 +4,10 @@ import Logging
 import Testing
 
 @Suite("JSON log lines")
-struct JSONLogHandlerTests {
+struct JSONLineTests {
     @Test func jsonLogLinesEscapeWhatCouldBreakALine() throws {
-        let lines = TextLogHandlerTests.Lines()
-        var logger = Logger(label: "test") { JSONLogHandler(label: $0) { line in lines.written.withLock { $0.append(line) } } }
+        let lines = TextLineTests.Lines()
+        var logger = Logger(label: "test") { LineLogHandler(label: $0, format: .json) { line in lines.written.withLock { $0.append(line) } } }
         logger.logLevel = .debug
         logger.warning("a line\nwith \"quotes\", a \u{1B}[31m colour and \u{2028}", metadata: ["nested": ["a": "1\r2", "list": ["x", "y"]], "n": "\(3)"])
         let line = try #require(lines.written.withLock { $0.first })

@@ -5,14 +5,14 @@ import Synchronization
 import Testing
 
 @Suite("Log lines")
-struct TextLogHandlerTests {
+struct TextLineTests {
     final class Lines: Sendable {
         let written = Mutex<[String]>([])
     }
 
     @Test func aValueFromOutsideCannotForgeALine() {
         let lines = Lines()
-        var logger = Logger(label: "instagram-auth") { TextLogHandler(label: $0) { line in lines.written.withLock { $0.append(line) } } }
+        var logger = Logger(label: "instagram-auth") { LineLogHandler(label: $0, format: .text) { line in lines.written.withLock { $0.append(line) } } }
         logger.logLevel = .info
         logger.info(
             "authorization declined\nforged message", metadata: ["error": "x\n2026-12-02T10:00:00+0000 error instagram-auth: forged", "tab": "a\tb\u{85}c\u{2028}d"])
@@ -28,6 +28,6 @@ struct TextLogHandlerTests {
     }
 
     @Test func plainTextIsLeftAsItIs() {
-        #expect(TextLogHandler.escaped("@shop.owner (17841405793187218) – ünïcode") == "@shop.owner (17841405793187218) – ünïcode")
+        #expect(TextLine.escaped("@shop.owner (17841405793187218) – ünïcode") == "@shop.owner (17841405793187218) – ünïcode")
     }
 }

@@ -4,46 +4,24 @@ import Logging
 import Glibc
 #endif
 
-/// One JSON object a line on standard error, for log collectors: `time` (RFC 3339, UTC, milliseconds), `level`,
-/// `message`, `module` (the Swift module that logged), `label`, and `metadata` as an object. Every control character
-/// is escaped, as JSON requires, and so are the Unicode line and paragraph separators: no value from outside can
-/// break a line or forge one.
-public struct JSONLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private let label: String
-    private let write: @Sendable (String) -> Void
-
-    /// Lines go to `write`; to standard error when not given.
-    public init(label: String, write: @escaping @Sendable (String) -> Void = TextLogHandler.standardError) {
-        self.label = label
-        self.write = write
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var fields = metadata
-        if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
-        if let given = event.metadata { fields.merge(given) { _, new in new } }
+/// One JSON object a line, for log collectors: `time` (RFC 3339, UTC, milliseconds), `level`, `message`, `module` (the
+/// Swift module that logged), `label`, and `metadata` as an object. Every control character is escaped, as JSON
+/// requires, and so are the Unicode line and paragraph separators.
+enum JSONLine {
+    static func line(_ event: LogEvent, label: String, fields: Logger.Metadata) -> String {
         var line = "{\"time\":"
-        Self.append(Self.timestamp(), to: &line)
+        append(timestamp(), to: &line)
         line += ",\"level\":"
-        Self.append(event.level.rawValue, to: &line)
+        append(event.level.rawValue, to: &line)
         line += ",\"message\":"
-        Self.append("\(event.message)", to: &line)
+        append("\(event.message)", to: &line)
         line += ",\"module\":"
-        Self.append(event.source, to: &line)
+        append(event.source, to: &line)
         line += ",\"label\":"
-        Self.append(label, to: &line)
+        append(label, to: &line)
         line += ",\"metadata\":"
-        Self.append(.dictionary(fields), to: &line)
-        line += "}\n"
-        write(line)
+        append(.dictionary(fields), to: &line)
+        return line + "}\n"
     }
 
     static func append(_ value: Logger.Metadata.Value, to line: inout String) {
@@ -79,7 +57,7 @@ public struct JSONLogHandler: LogHandler {
             case "\n": line += "\\n"
             case "\r": line += "\\r"
             case "\t": line += "\\t"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029:
+            case _ where TextLine.isControl(scalar):
                 let hex = String(scalar.value, radix: 16)
                 line += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: line.unicodeScalars.append(scalar)
