@@ -16,7 +16,7 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
 public protocol AccountStore: Sendable {
     /// The schema migrations applied, in order of their names.
     func appliedMigrations() async throws(StoreError) -> [String]
-    /// Takes and releases a write lock: proves the store accepts writes now.
+    /// Writes one row of its own (`store_check`): proves the store takes writes now, not only a lock.
     func checkWritable() async throws(StoreError)
     /// Lets go of the store's connections; the store is not used afterwards.
     func close() async

@@ -67,6 +67,11 @@ extension AccountSQL {
     package static let recordFeedFailure = "UPDATE feed SET failure = $2, attempted_at = $3, claimed_at = NULL WHERE user_id = $1"
     package static let selectFeed = "SELECT user_id, media, fetched_at, attempted_at, failure, claimed_at FROM feed WHERE user_id = $1"
 
+    /// $1 now: the write `checkWritable` makes.
+    package static let storeCheck = """
+        INSERT INTO store_check (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at
+        """
+
     /// `sql` with SQLite's spelling of numbered parameters (these statements have no `$` but their parameters').
     package static func sqlite(_ sql: String) -> String { sql.replacingOccurrences(of: "$", with: "?") }
 }

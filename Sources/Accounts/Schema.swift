@@ -92,4 +92,10 @@ package enum Schema {
             "ALTER TABLE deletion ADD COLUMN media_deleted INTEGER NOT NULL DEFAULT 0",
         ]
     }
+
+    /// One row that `checkWritable` writes: a store that cannot write (a read-only file or disk, a full disk, a
+    /// read-only PostgreSQL) fails the check, not only one that cannot lock.
+    package static func storeCheck(_ dialect: Dialect) -> [String] {
+        ["CREATE TABLE store_check (id INTEGER PRIMARY KEY, checked_at \(dialect.real) NOT NULL)"]
+    }
 }

@@ -52,7 +52,7 @@ extension PostgresAccountStore {
     }
 
     /// Shared SQL with its parameters bound in order.
-    private static func query(_ sql: String, _ binds: any PostgresDynamicTypeEncodable...) -> PostgresQuery {
+    static func query(_ sql: String, _ binds: any PostgresDynamicTypeEncodable...) -> PostgresQuery {
         var query = PostgresQuery(unsafeSQL: sql)
         for bind in binds { query.binds.append(bind) }
         return query

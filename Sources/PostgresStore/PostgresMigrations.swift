@@ -22,6 +22,7 @@ extension PostgresAccountStore {
         (PostgresAccountStore.deletions, Schema.deletions(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
         ("v5: a state used once", Schema.stateNonces.map { PostgresQuery(unsafeSQL: $0) }),
         ("v6: feeds", Schema.feeds(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
+        ("v7: store check", Schema.storeCheck(.postgres).map { PostgresQuery(unsafeSQL: $0) }),
     ]
 
     static let deletions = "v4: deletions"
@@ -96,9 +97,8 @@ extension PostgresAccountStore {
     }
 
     public func checkWritable() async throws(StoreError) {
-        try await transaction { connection in
-            try await connection.query("UPDATE account SET updated_at = updated_at WHERE false", logger: self.logger)
-        }
+        let now = Date().timeIntervalSince1970
+        try await run { client in try await client.query(Self.query(AccountSQL.storeCheck, now), logger: self.logger) }
     }
 
     public func appliedMigrations() async throws(StoreError) -> [String] {

@@ -71,6 +71,9 @@ public final class SQLiteAccountStore: AccountStore {
         migrator.registerMigration("v6: feeds") { db in
             for statement in Schema.feeds(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v7: store check") { db in
+            for statement in Schema.storeCheck(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
@@ -82,9 +85,10 @@ public final class SQLiteAccountStore: AccountStore {
         try await read { db in try Array(Self.migrator.appliedIdentifiers(db)).sorted() }
     }
 
-    /// Takes and releases the write lock: proves the file and its folder are writable now.
+    /// Writes the check row: proves the file, its journal and its folder take writes now.
     public func checkWritable() async throws(StoreError) {
-        try await write { db in try db.execute(sql: "UPDATE account SET updated_at = updated_at WHERE 0") }
+        let now = Date().timeIntervalSince1970
+        try await write { db in try db.execute(sql: AccountSQL.sqlite(AccountSQL.storeCheck), arguments: [now]) }
     }
 
     public func integrityCheck() async throws(StoreError) -> String {

@@ -70,7 +70,7 @@ struct StoreTests {
         let store = try SQLiteAccountStore(path: path)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index", "v3: callback outcomes as meaning", "v4: deletions", "v5: a state used once", "v6: feeds"])
+        #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index", "v3: callback outcomes as meaning", "v4: deletions", "v5: a state used once", "v6: feeds", "v7: store check"])
         #expect(try await store.integrityCheck() == "ok")
         #expect(throws: StoreError.self) { try SQLiteAccountStore(path: "/nonexistent-folder/a.sqlite3") }
     }

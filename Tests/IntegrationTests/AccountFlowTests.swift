@@ -147,7 +147,7 @@ struct AccountFlowTests {
             let good = try await stack.command(["check"])
             #expect(good.status == 0, "\(good.out)")
             #expect(good.out.contains("ok   configuration: instagram-login"))
-            #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v6: feeds"))
+            #expect(good.out.contains("ok   database \(stack.databasePath): writable, schema v7: store check"))
             #expect(good.out.contains("ok   media folder \(URL(fileURLWithPath: stack.databasePath).deletingLastPathComponent().path)/media: writable"))
             #expect(good.out.contains("ok   http://127.0.0.1:\(stack.emulatorPort) answers"))
             #expect(!good.out.contains(Stack.appSecret))
@@ -216,7 +216,7 @@ struct AccountFlowTests {
             }
             let store = try SQLiteAccountStore(path: stack.databasePath)
             #expect(try await store.integrityCheck() == "ok")
-            #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index", "v3: callback outcomes as meaning", "v4: deletions", "v5: a state used once", "v6: feeds"])
+            #expect(try await store.appliedMigrations() == ["v1: accounts and callbacks", "v2: callback age index", "v3: callback outcomes as meaning", "v4: deletions", "v5: a state used once", "v6: feeds", "v7: store check"])
             #expect(try await store.accounts().count <= 1)
             #expect(try await stack.command(["accounts"]).status == 0)
         }

@@ -43,7 +43,7 @@ struct MultiHostTests {
             let check = try await cluster.command(["check"])
             #expect(check.status == 0, "\(check.out)")
             #expect(check.out.contains("ok   database postgres://instagram_auth_test@127.0.0.1:\(cluster.postgres.port)/"))
-            #expect(check.out.contains("writable, schema v6: feeds, 1 account(s)"))
+            #expect(check.out.contains("writable, schema v7: store check, 1 account(s)"))
 
             // Started as CGI, the binary reads the same store: an unknown result is "no longer available".
             let binary = try Paths.product("instagram-auth")
