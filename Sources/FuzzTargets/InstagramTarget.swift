@@ -1,7 +1,7 @@
 import InstagramAPI
 
 /// Instagram's answers as `ResponseDecoder` reads them: the token exchange, the long-lived exchange and
-/// refresh, and `/me`.
+/// refresh, `/me`, and a page of `/me/media`.
 ///
 /// Input: a first line `STATUS` and a body (any bytes), fed to every decoder; or a first line `generate`,
 /// after which the bytes choose a body of one of Instagram's documented shapes, written here as JSON,
@@ -21,10 +21,34 @@ enum InstagramTarget {
 
     // MARK: - Any body
 
+    /// What every decoded media page holds, whatever the body: numeric ids, media types of capital letters, only
+    /// http(s) URLs (no `javascript:` reaches a page), and every field within its bound.
+    static func mediaPageHolds(_ page: MediaPage) throws(InvariantViolation) {
+        func isLink(_ url: String?) -> Bool {
+            guard let url else { return true }
+            let lower = url.prefix(8).lowercased()
+            return (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && url.count <= 4096
+        }
+        func isIdentifier(_ id: String) -> Bool { !id.isEmpty && id.count <= 64 && id.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        func isMediaType(_ type: String) -> Bool { !type.isEmpty && type.count <= 32 && type.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x5F } }
+        for item in page.items {
+            try require(isIdentifier(item.id) && isMediaType(item.mediaType), "a media item \(item.id) of type \(item.mediaType)")
+            try require(isLink(item.mediaURL) && isLink(item.thumbnailURL) && isLink(item.permalink), "a media item's URL that is not http(s)")
+            try require((item.caption?.count ?? 0) <= 4096 && (item.username?.count ?? 0) <= 64 && (item.timestamp?.count ?? 0) <= 40, "an unbounded field")
+            try require(item.instagramMediaURL == nil && item.instagramThumbnailURL == nil, "a copy's URL from Instagram's answer")
+            for child in item.children?.data ?? [] {
+                try require(isIdentifier(child.id) && isMediaType(child.mediaType), "a carousel item \(child.id) of type \(child.mediaType)")
+                try require(isLink(child.mediaURL) && isLink(child.thumbnailURL), "a carousel item's URL that is not http(s)")
+            }
+        }
+        if let after = page.after { try require(!after.isEmpty && after.count <= 512, "a cursor of \(after.count) characters") }
+    }
+
     static func any(status: Int, body: [UInt8]) throws(InvariantViolation) {
         let token = Result { () throws(InstagramError) in try ResponseDecoder.tokenGrant(status: status, body: body) }
         let long = Result { () throws(InstagramError) in try ResponseDecoder.longLivedToken(status: status, body: body) }
         let profile = Result { () throws(InstagramError) in try ResponseDecoder.profile(status: status, body: body) }
+        let media = Result { () throws(InstagramError) in try ResponseDecoder.mediaPage(status: status, body: body) }
 
         if case .success(let grant) = token {
             try require((200..<300).contains(status), "a token grant from HTTP \(status)")
@@ -38,10 +62,14 @@ enum InstagramTarget {
             try require((200..<300).contains(status), "a profile from HTTP \(status)")
             try require(!account.userID.isEmpty && !account.username.isEmpty, "a profile \(account)")
         }
+        if case .success(let page) = media {
+            try require((200..<300).contains(status), "a media page from HTTP \(status)")
+            try mediaPageHolds(page)
+        }
         // Each failure is of a kind a decoder can give, for this status; and whether the body is
         // Instagram's refusal does not depend on which call it answered.
         var rejections: [InstagramError.Rejection?] = []
-        for error in [token.failure, long.failure, profile.failure] {
+        for error in [token.failure, long.failure, profile.failure, media.failure] {
             switch error {
             case nil:
                 rejections.append(nil)

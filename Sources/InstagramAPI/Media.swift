@@ -2,7 +2,7 @@ import Foundation
 
 /// One post of an account's media, as Graph's `/me/media` gives it, with Graph's field names. Only what a
 /// site shows is kept; URLs that are not http(s) are dropped, so no `javascript:` link reaches a page.
-public struct MediaItem: Sendable, Codable, Equatable {
+public struct MediaItem: MediaImage, Sendable, Codable, Equatable {
     public var id: String
     public var caption: String?
     /// `IMAGE`, `VIDEO` or `CAROUSEL_ALBUM`.
@@ -49,16 +49,13 @@ public struct MediaItem: Sendable, Codable, Equatable {
         self.children = children.map(Children.init)
     }
 
-    /// The image that stands for the post: a video's poster frame, else its own media.
-    public var imageURL: String? { mediaType == "VIDEO" ? thumbnailURL : mediaURL }
-
     /// The fields asked of `/me/media`, children's included.
     public static let graphFields =
         "id,caption,media_type,media_url,thumbnail_url,permalink,timestamp,username,children{id,media_type,media_url,thumbnail_url}"
 }
 
 /// One item of a carousel.
-public struct MediaChild: Sendable, Codable, Equatable {
+public struct MediaChild: MediaImage, Sendable, Codable, Equatable {
     public var id: String
     public var mediaType: String
     public var mediaURL: String?
@@ -80,6 +77,39 @@ public struct MediaChild: Sendable, Codable, Equatable {
         self.mediaType = mediaType
         self.mediaURL = mediaURL
         self.thumbnailURL = thumbnailURL
+    }
+}
+
+/// What a post and a carousel item share: a media type, the URLs of its media and poster frame, and Instagram's own
+/// URLs kept beside them once they point at this site's copies.
+public protocol MediaImage {
+    var id: String { get }
+    /// `IMAGE`, `VIDEO` or `CAROUSEL_ALBUM`.
+    var mediaType: String { get }
+    var mediaURL: String? { get set }
+    /// A video's poster frame.
+    var thumbnailURL: String? { get set }
+    var instagramMediaURL: String? { get set }
+    var instagramThumbnailURL: String? { get set }
+}
+
+extension MediaImage {
+    /// The image that stands for it: a video's poster frame, else its own media.
+    public var imageURL: String? { mediaType == "VIDEO" ? thumbnailURL : mediaURL }
+
+    /// Points the image at `url` (a copy), keeping Instagram's URL beside it.
+    public mutating func pointImage(at url: String) {
+        if mediaType == "VIDEO" {
+            (instagramThumbnailURL, thumbnailURL) = (thumbnailURL, url)
+        } else {
+            (instagramMediaURL, mediaURL) = (mediaURL, url)
+        }
+    }
+
+    /// Only the URLs that start with `prefix` (this site's copies), without Instagram's.
+    public mutating func keepOnlyURLs(startingWith prefix: String) {
+        func local(_ url: String?) -> String? { url.flatMap { $0.hasPrefix(prefix) ? $0 : nil } }
+        (mediaURL, thumbnailURL, instagramMediaURL, instagramThumbnailURL) = (local(mediaURL), local(thumbnailURL), nil, nil)
     }
 }
 

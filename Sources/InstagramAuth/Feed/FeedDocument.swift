@@ -57,11 +57,7 @@ public struct FeedDocument: Sendable {
 
     /// The HTTP date of `Last-Modified`: `Wed, 02 Dec 2026 10:00:00 GMT`.
     static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
+        Formatting.utc(date, "EEE, dd MMM yyyy HH:mm:ss 'GMT'")
     }
 
     /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for it).

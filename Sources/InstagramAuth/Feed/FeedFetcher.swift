@@ -84,11 +84,11 @@ public struct FeedFetcher: Sendable {
                 return .inactive(gone)
             }
         }
-        let earlier = Set(MediaCopier.localNames(previous, baseURL: copier.baseURL).values)
-        let copied = await copier.copy(media, userID: userID, previous: previous, until: now + Self.copyingTime)
+        let earlier = MediaCopier.localNames(previous, baseURL: copier.baseURL)
+        let copied = await copier.copy(media, userID: userID, earlier: earlier, until: now + Self.copyingTime)
         guard try await store.storeFeed(userID: userID, media: FeedDocument.encode(copied.items), now: Date(), releasingClaim: true) else {
             // Gone meanwhile: what this fetch copied goes (a deauthorization or a deletion removed the rest).
-            settings.media.remove(copied.names.subtracting(earlier))
+            settings.media.remove(copied.names.subtracting(earlier.values))
             try await store.recordFeedFailure(userID: userID, error: gone, now: Date())
             return .inactive(gone)
         }

@@ -21,15 +21,15 @@ struct MediaCopier: Sendable {
         let url: String
     }
 
-    /// `items` pointing at local copies, and the names of every copy they use.
-    /// Copies started after `deadline` are not made: those images keep Instagram's URLs until the next fetch.
-    func copy(_ items: [MediaItem], userID: String, previous: [MediaItem], until deadline: Date) async -> (items: [MediaItem], names: Set<String>) {
-        let earlier = Self.localNames(previous, baseURL: baseURL)
+    /// `items` pointing at local copies, and the names of every copy they use; `earlier` is the copies the last copy of
+    /// the feed used (`localNames`). Copies started after `deadline` are not made: those images keep Instagram's URLs
+    /// until the next fetch.
+    func copy(_ items: [MediaItem], userID: String, earlier: [String: String], until deadline: Date) async -> (items: [MediaItem], names: Set<String>) {
         var slots: [Slot] = []
         for item in items {
             if let url = item.imageURL { slots.append(Slot(id: item.id, url: url)) }
             for child in item.children?.data ?? [] {
-                if let url = child.mediaType == "VIDEO" ? child.thumbnailURL : child.mediaURL { slots.append(Slot(id: child.id, url: url)) }
+                if let url = child.imageURL { slots.append(Slot(id: child.id, url: url)) }
             }
         }
         var room = MediaFolder.maxTotalBytes - folder.totalBytes()
@@ -85,21 +85,10 @@ struct MediaCopier: Sendable {
     /// The item with each copied image's URL pointing at the copy, and Instagram's kept beside it.
     private func pointed(_ item: MediaItem, at copied: [String: String]) -> MediaItem {
         var item = item
-        if let name = copied[item.id] {
-            if item.mediaType == "VIDEO" {
-                (item.instagramThumbnailURL, item.thumbnailURL) = (item.thumbnailURL, baseURL + name)
-            } else {
-                (item.instagramMediaURL, item.mediaURL) = (item.mediaURL, baseURL + name)
-            }
-        }
+        if let name = copied[item.id] { item.pointImage(at: baseURL + name) }
         if var children = item.children {
             for index in children.data.indices {
-                guard let name = copied[children.data[index].id] else { continue }
-                if children.data[index].mediaType == "VIDEO" {
-                    (children.data[index].instagramThumbnailURL, children.data[index].thumbnailURL) = (children.data[index].thumbnailURL, baseURL + name)
-                } else {
-                    (children.data[index].instagramMediaURL, children.data[index].mediaURL) = (children.data[index].mediaURL, baseURL + name)
-                }
+                if let name = copied[children.data[index].id] { children.data[index].pointImage(at: baseURL + name) }
             }
             item.children = children
         }
@@ -109,16 +98,11 @@ struct MediaCopier: Sendable {
     /// What a feed shows, without Instagram's CDN URLs, which change with every answer (their signature and
     /// expiry) while the posts stay the same: two feeds with the same substance are no change.
     func substance(of items: [MediaItem]) -> [MediaItem] {
-        func local(_ url: String?) -> String? { url.flatMap { $0.hasPrefix(baseURL) ? $0 : nil } }
-        return items.map { item in
+        items.map { item in
             var item = item
-            (item.mediaURL, item.thumbnailURL, item.instagramMediaURL, item.instagramThumbnailURL) = (local(item.mediaURL), local(item.thumbnailURL), nil, nil)
+            item.keepOnlyURLs(startingWith: baseURL)
             if var children = item.children {
-                for index in children.data.indices {
-                    children.data[index].mediaURL = local(children.data[index].mediaURL)
-                    children.data[index].thumbnailURL = local(children.data[index].thumbnailURL)
-                    (children.data[index].instagramMediaURL, children.data[index].instagramThumbnailURL) = (nil, nil)
-                }
+                for index in children.data.indices { children.data[index].keepOnlyURLs(startingWith: baseURL) }
                 item.children = children
             }
             return item

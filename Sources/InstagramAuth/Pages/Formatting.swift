@@ -4,10 +4,15 @@ import Foundation
 public enum Formatting {
     /// `5 December 2026, 14:03 UTC`.
     public static func date(_ date: Date) -> String {
+        utc(date, "d MMMM yyyy, HH:mm 'UTC'")
+    }
+
+    /// `date` in UTC, written as `format` says in English whatever the machine's locale.
+    static func utc(_ date: Date, _ format: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "d MMMM yyyy, HH:mm 'UTC'"
+        formatter.dateFormat = format
         return formatter.string(from: date)
     }
 
