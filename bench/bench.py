@@ -121,6 +121,84 @@ class Sampler:
         self.thread.join()
 
 
+# --- cost: a server's own CPU time, context switches and system calls --------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes (all their threads), from /proc/PID/stat."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICKS
+
+
+def context_switches(pids):
+    """(voluntary, involuntary) context switches of every thread of the processes."""
+    voluntary = involuntary = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            voluntary += proc_kib(f"{pid}/task/{task}", "voluntary_ctxt_switches")
+            involuntary += proc_kib(f"{pid}/task/{task}", "nonvoluntary_ctxt_switches")
+    return voluntary, involuntary
+
+
+class Cost:
+    """A server's own CPU seconds and context switches over a timed window; per request once `requests` is known.
+    nginx and wrk are not counted: only the processes `pids` names."""
+
+    def __init__(self, pids):
+        self.pids = pids
+
+    def __enter__(self):
+        self.cpu, self.switches = cpu_seconds(self.pids), context_switches(self.pids)
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu = cpu_seconds(self.pids) - self.cpu
+        after = context_switches(self.pids)
+        self.switches = (after[0] - self.switches[0], after[1] - self.switches[1])
+
+    def per_request(self, requests):
+        requests = max(1, requests)
+        return {"cpu_us": self.cpu * 1e6 / requests, "vcs": self.switches[0] / requests, "ivcs": self.switches[1] / requests}
+
+
+def syscalls(pids, run):
+    """System calls the processes make per request while `run()` (which returns its request count) runs, counted
+    by `strace -c -f` attached to them; None without strace. strace slows the server: only the count is kept."""
+    strace = shutil.which("strace")
+    if not strace or not pids:
+        return None
+    out = os.path.join(tempfile.mkdtemp(prefix="strace-"), "count")
+    tracer = subprocess.Popen([strace, "-c", "-f", "-o", out, *(a for pid in pids for a in ("-p", str(pid)))],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    requests = run()
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(30)
+    try:
+        with open(out) as f:
+            total = next((line for line in f if line.rstrip().endswith("total")), None)
+    except OSError:
+        return None
+    if total is None:
+        return None
+    # "100.00    0.123456           1    123456       789            total": the calls column follows usecs/call.
+    numbers = total.split()
+    return int(numbers[3]) / max(1, requests)
+
+
 # --- a small HTTP/1.1 client for the callback visitors ----------------------
 
 class Connection:
@@ -195,6 +273,8 @@ class Bench:
         self.emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
         self.rows = {}
         self.memory = {}
+        # The C floors by name ("floor", "floor_feed", …), for their CPU time.
+        self.floors = {}
 
     # processes
 
@@ -276,7 +356,7 @@ pm.max_children = {self.workers}
 
         # The floor: a C libfcgi responder that answers a fixed page as long as our authorize page.
         self.floor_socket = os.path.join(self.dir, "floor.sock")
-        self.start([a.floor, self.floor_socket, str(self.workers), str(self.page_bytes())], "fastcgi-floor")
+        self.floors["floor"] = self.start([a.floor, self.floor_socket, str(self.workers), str(self.page_bytes())], "fastcgi-floor")
         wait_for(lambda: os.path.exists(self.floor_socket), "the FastCGI floor")
 
         self.nginx_dir = os.path.join(self.dir, "nginx")
@@ -379,6 +459,8 @@ http {{
             return [self.ours.pid]
         if server == "php":
             return [self.php.pid] + children(self.php.pid)
+        if server in self.floors:
+            return [self.floors[server].pid]
         return []
 
     def emulator(self, endpoint, **values):
@@ -410,6 +492,7 @@ http {{
         out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *options, url],
                              capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
         latency = {}
         for label in ("50%", "99%"):
             value, unit = re.search(re.escape(label) + r"\s+([\d.]+)(us|ms|s)\b", out).groups()
@@ -417,7 +500,19 @@ http {{
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
         failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
-        return {"rps": rps, "p50": latency["50%"], "p99": latency["99%"], "errors": failed}
+        return {"rps": rps, "requests": requests, "p50": latency["50%"], "p99": latency["99%"], "errors": failed}
+
+    def measured(self, target, connections, seconds, server, headers=()):
+        """wrk on `target` with `server`'s memory, CPU time and context switches measured over the run; then, in a
+        full run, a short separate run under strace for its system calls per request."""
+        pids = self.pids(server)
+        with Sampler(lambda: self.pids(server)) as sampler, Cost(pids) as cost:
+            result = self.wrk(target, connections, seconds, headers)
+        result["peak"] = sampler.peak
+        result.update(cost.per_request(result["requests"]))
+        if not self.quick and pids:
+            result["syscalls"] = syscalls(pids, lambda: self.wrk(target, connections, 2, headers)["requests"])
+        return result
 
     def page_scenarios(self):
         seconds = 2 if self.quick else 10
@@ -425,10 +520,8 @@ http {{
             self.check_page(target)
             self.wrk(target, 16, 1)  # warm up
             for connections in (16, 64):
-                server = "php" if target == "php" else "ours" if target.startswith("ours") else None
-                with Sampler(lambda: self.pids(server)) as sampler:
-                    result = self.wrk(target, connections, seconds)
-                result["peak"] = sampler.peak
+                server = "php" if target == "php" else "ours" if target.startswith("ours") else target
+                result = self.measured(target, connections, seconds, server)
                 self.rows[("page", target, connections)] = result
                 print(f"  page {target:15} c{connections:<3} {result['rps']:9.0f} req/s  "
                       f"p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
@@ -461,21 +554,20 @@ http {{
         image_url = next(item["media_url"] for item in json.loads(feed)["data"] if "/instagram/media/" in item.get("media_url", ""))
         with urllib.request.urlopen(image_url, timeout=10) as reply:
             image = reply.read()
-        sizes = {"feed": len(feed), "image": len(image), "empty": 0}
+        sizes = {"feed": len(feed), "image": len(image), "empty": 0, "pong": len(b"pong\n")}
         for size in FEED_FLOORS:
             socket_path = os.path.join(self.dir, f"floor-{size}.sock")
-            self.start([self.args.floor, socket_path, str(self.workers), str(sizes[size])], f"fastcgi-floor-{size}")
+            self.floors["floor_" + size] = self.start([self.args.floor, socket_path, str(self.workers), str(sizes[size])], f"fastcgi-floor-{size}")
             wait_for(lambda: os.path.exists(socket_path), "the FastCGI floor")
         cases = [("feed.json", feed_url, (), "floor_feed"),
                  ("feed.json revalidated (304)", feed_url, (f"If-None-Match: {etag}",), "floor_empty"),
-                 ("an image copy", image_url, (), "floor_image")]
+                 ("an image copy", image_url, (), "floor_image"),
+                 ("ping", f"http://127.0.0.1:{self.ports['ours']}/instagram/ping", (), "floor_pong")]
         for name, url, headers, floor in cases:
             floor_url = f"http://127.0.0.1:{self.ports[floor]}/"
             for target, label in ((url, "ours"), (floor_url, "floor")):
                 self.wrk(target, 16, 1, headers)  # warm up
-                with Sampler(lambda: self.pids("ours" if label == "ours" else None)) as sampler:
-                    result = self.wrk(target, 16, seconds, headers)
-                result["peak"] = sampler.peak
+                result = self.measured(target, 16, seconds, "ours" if label == "ours" else floor, headers)
                 self.rows[("feed", name, label)] = result
                 print(f"  {name:28} {label:5} {result['rps']:9.0f} req/s  p50 {result['p50']:.2f} ms  "
                       f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)

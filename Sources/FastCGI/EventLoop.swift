@@ -56,8 +56,6 @@ extension FastCGIServer {
             var nextSweep = now() + 0.1
 
             while true {
-                // Read by the status page; accurate whenever this thread sleeps.
-                server.activity.connections.store(held, ordering: .relaxed)
                 let count = ia_epoll_wait(server.epoll, &tokens, &events, 256, watched.isEmpty && listening && !stopped ? -1 : 100)
                 if count < 0 && errno != EINTR {
                     server.logger.critical("epoll_wait failed: \(String(cString: strerror(errno))); the responder stops")
@@ -139,6 +137,7 @@ extension FastCGIServer {
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
                 held += 1
+                server.activity.connections.wrappingAdd(1, ordering: .relaxed)
                 server.count { $0.accepted += 1 }
                 // Web servers send the request as soon as they connect: when it is all there already,
                 // hand it over without watching the connection first.
@@ -165,6 +164,7 @@ extension FastCGIServer {
         func drop(_ fd: Int32) {
             close(fd)
             held -= 1
+            server.activity.connections.wrappingSubtract(1, ordering: .relaxed)
         }
 
         func forget(_ token: UInt64, closing: Bool) {

@@ -143,6 +143,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Tells the event thread a connection it handed over is gone. It is woken only when it waits
     /// for that (accepting is paused, or it is stopping); otherwise it counts the close when it next wakes.
     func closed() {
+        activity.connections.wrappingSubtract(1, ordering: .relaxed)
         let wake = lock.withLock {
             closedElsewhere += 1
             return acceptPaused || stopping

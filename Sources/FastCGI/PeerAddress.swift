@@ -31,7 +31,8 @@ public struct PeerAddress: Hashable, Sendable {
         }
     }
 
-    /// `::1`, or any address of 127.0.0.0/8.
+    /// `::1`, or any address of 127.0.0.0/8: in the mapped form `::ffff:127.x.y.z`, the low half is
+    /// `0000 ffff 7fxx xxxx`, so without its last three bytes it is `ffff7f`.
     public var isLoopback: Bool {
         (high == 0 && low == 1) || (high == 0 && low >> 24 == 0xFFFF_7F)
     }

@@ -24,6 +24,7 @@ public final class ServerActivity: Sendable {
     let queued = Atomic<Int>(0)
     /// Requests running as tasks (`Options.maxWaiting` bounds them).
     let waiting = Atomic<Int>(0)
+    /// Up when the event thread accepts a connection, down wherever it is closed.
     let connections = Atomic<Int>(0)
 
     public init() {}

@@ -24,8 +24,8 @@ extension FastCGIServer {
                 // libfcgi refused what the scanner let through, and closed the connection.
                 FCGX_Free(request, 1)
                 request.deallocate()
-                slots.signal()
                 activity.ended()
+                slots.signal()
                 count { $0.malformed += 1 }
                 closed()
                 continue
@@ -97,8 +97,8 @@ extension FastCGIServer {
         FCGX_Finish_r(request)  // flushes the answer and FCGI_END_REQUEST; closes the connection on an error
         let fd = request.pointee.ipcFd
         request.deallocate()
-        slots.signal()
         activity.ended()
+        slots.signal()
         count {
             $0.answered += 1
             if !delivered || fd < 0 { $0.vanished += 1 }

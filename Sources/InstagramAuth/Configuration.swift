@@ -74,7 +74,7 @@ public struct Configuration: Sendable {
     /// the file; text when it says nothing (or when the file cannot be read: loading the configuration says why).
     public static func logFormat(environment: [String: String], configFile: String? = nil) throws(ConfigurationError) -> LogFormat {
         let source = (try? Source.load(environment: environment, configFile: configFile)) ?? Source(environment: environment, file: [:])
-        return try MonitoringSettings(source).logFormat
+        return try MonitoringSettings.logFormat(source)
     }
 
     /// Only where the accounts are: what `accounts`, `token` and `import-accounts` need, without the app's keys.

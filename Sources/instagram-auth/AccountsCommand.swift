@@ -79,7 +79,6 @@ struct Accounts: AsyncParsableCommand {
     }
 }
 
-
 extension Accounts {
     /// Prints the verdict and what needs attention; the exit status, Nagios' way.
     func checkAccounts() async -> Int32 {

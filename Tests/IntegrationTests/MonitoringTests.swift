@@ -1,5 +1,5 @@
-import SQLiteStore
 import Foundation
+import SQLiteStore
 import TestSupport
 import Testing
 
@@ -73,6 +73,12 @@ struct MonitoringTests {
             #expect(second["connections_accepted"]! - first["connections_accepted"]! == 16)
             #expect(second["requests_malformed"]! - first["requests_malformed"]! == 1)
             #expect(second["requests_active"] == 1, "only this request")
+            var open = second["connections_open"] ?? -1
+            for _ in 0..<10 where open != 1 {
+                try await Task.sleep(for: .milliseconds(100))
+                open = server(try await status(stack))["connections_open"] ?? -1
+            }
+            #expect(open == 1, "every connection but the status request's own is closed")
             #expect(after["mode"] as? String == "fastcgi")
             #expect(calls(after, "token", "ok") == 1 && calls(after, "long_lived", "ok") == 1 && calls(after, "profile", "ok") == 1)
             #expect(calls(after, "media", "ok") == 1 && calls(after, "image", "ok") >= 1)
@@ -125,7 +131,7 @@ struct MonitoringTests {
         }
     }
 
-    /// Prometheus' own OpenMetrics parser (prometheus_client) reads `text`: every sample by name, its labels as
+    /// The Prometheus Python client's OpenMetrics parser (prometheus_client) reads `text`: every sample by name, its labels as
     /// `name=value` sorted and joined by commas. Throws when the parser refuses the text.
     func openMetrics(_ text: String) async throws -> [String: [(labels: String, value: Double)]] {
         let script = """
@@ -210,7 +216,12 @@ struct MonitoringTests {
 
     @Test func readyFlipsWhileTheSQLiteFileTakesNoWrites() async throws {
         try await withStack { stack in
-            #expect(try await stack.request(url(stack, "ready")).status == 200)
+            // Probes at once share one check of the store, and its answer.
+            let probes = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<10 { group.addTask { (try? await stack.request(url(stack, "ready")).status) ?? -1 } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(probes == Array(repeating: 200, count: 10))
             let flag = stack.folder.appendingPathComponent("locked").path
             // As a backup or a forgotten `sqlite3` shell in a transaction would: nobody else can write.
             let holder = try Stack.launch(
@@ -218,6 +229,7 @@ struct MonitoringTests {
                 ["-c", "import sqlite3, time; c = sqlite3.connect('\(stack.databasePath)', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); open('\(flag)', 'w').close(); time.sleep(60)"],
                 log: stack.folder.appendingPathComponent("holder.log"))
             try await waitFor("the lock") { FileManager.default.fileExists(atPath: flag) }
+            try await Task.sleep(for: .seconds(1.1))  // ready's last answer serves probes for a second
             let started = Date()
             let locked = try await stack.request(url(stack, "ready"))
             #expect(locked.status == 503 && locked.body == "not ready: the store did not answer within 2 s\n", "\(locked.body)")
@@ -236,6 +248,7 @@ struct MonitoringTests {
             // A file that takes no writes at all (immutable; a read-only disk answers the same): not ready either. The
             // shared-memory index stays writable, as SQLite maps it.
             let files = [stack.databasePath, stack.databasePath + "-wal"]
+            try await Task.sleep(for: .seconds(1.1))  // ready's last answer serves probes for a second
             let made = try await runToEnd("/usr/bin/chattr", ["+i"] + files, environment: [:])
             // chattr needs root and a file system with the flag (ext4, xfs, btrfs); elsewhere the lock above is the case.
             guard made.status == 0 else {

@@ -121,6 +121,7 @@ struct MultiHostTests {
             let ready = cluster.redirectURI + "ready"
             #expect(try await cluster.send(ready, on: .a, browser: Browser()).status == 200)
             try await offPool { try cluster.postgres.stop() }
+            try await Task.sleep(for: .seconds(1.1))  // ready's last answer serves probes for a second
             // A load balancer's readiness check says so in time, with the reason for a reader on this host.
             let notReady = try await cluster.send(ready, on: .a, browser: Browser())
             #expect(notReady.status == 503 && notReady.body.hasPrefix("not ready: the store"), "\(notReady.status) \(notReady.body)")

@@ -1,8 +1,8 @@
 import FastCGI
 
 /// `status`: counters, calls to Instagram, and each account's token and feed, as text (`?json` and `?openmetrics`
-/// for machines; OpenMetrics too when Prometheus asks for it by `Accept`), like PHP-FPM's `pm.status_path`. Only loopback and `INSTAGRAM_AUTH_STATUS_ALLOW` may read it: it
-/// names the connected accounts.
+/// for machines; OpenMetrics too when Prometheus asks for it by `Accept`), like PHP-FPM's `pm.status_path`. Only
+/// loopback and `INSTAGRAM_AUTH_STATUS_ALLOW` may read it: it names the connected accounts.
 enum StatusHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext, _ backends: Backends) async -> Response {
         guard context.configuration.monitoring.mayReadStatus(from: request.request.remoteAddress) else {

@@ -35,7 +35,7 @@ public struct AccountAttention: Sendable, Equatable {
         let left = account.tokenExpiresAt.timeIntervalSince(now)
         if left <= 0 {
             raise(.critical, "its token expired on \(Self.day(account.tokenExpiresAt)); it must authorize again")
-        } else if left < Double(criticalDays) * 86_400 || left < Double(warnDays) * 86_400 {
+        } else if left < Double(max(warnDays, criticalDays)) * 86_400 {
             raise(
                 left < Double(criticalDays) * 86_400 ? .critical : .warning,
                 "its token expires in \(Self.remaining(left)), on \(Self.day(account.tokenExpiresAt))")
@@ -55,7 +55,7 @@ public struct AccountAttention: Sendable, Equatable {
     }
 
     public static func remaining(_ seconds: TimeInterval) -> String {
-        let hours = Int(seconds / 3600)
-        return hours >= 48 ? "\(hours / 24) days" : "\(max(1, hours)) hours"
+        let hours = max(1, Int(seconds / 3600))
+        return hours >= 48 ? "\(hours / 24) days" : hours == 1 ? "1 hour" : "\(hours) hours"
     }
 }

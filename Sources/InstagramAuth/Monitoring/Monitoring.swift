@@ -10,10 +10,9 @@ public final class Monitoring: Sendable {
     /// Requests that took longer than `INSTAGRAM_AUTH_SLOW_REQUEST`.
     let slowRequests = Atomic<Int>(0)
     public let started = Date()
-    /// What `ready` last found, to log when it changes.
-    let ready = Atomic<Bool>(true)
-    /// A `ready` check is waiting on the store.
-    let checkingStore = Atomic<Bool>(false)
+    /// Whether `ready` last found the store usable, to log when that changes.
+    let lastReadiness = Atomic<Bool>(true)
+    let storeCheck = StoreCheck()
 
     public init(server: ServerActivity?) {
         self.server = server

@@ -35,11 +35,16 @@ public struct MonitoringSettings: Sendable, Equatable {
                     "INSTAGRAM_AUTH_STATUS_ALLOW", "must list IP addresses (not names or ranges), or * for any, not \(String(entry).debugDescription)")
             }
         }
-        let formatText = source.value("INSTAGRAM_AUTH_LOG_FORMAT") ?? "text"
-        guard let format = LogFormat(rawValue: formatText) else {
-            throw ConfigurationError("INSTAGRAM_AUTH_LOG_FORMAT", "must be text or json, not \(formatText.debugDescription)")
+        self.init(slowRequestSeconds: slow, statusReaders: readers, logFormat: try Self.logFormat(source))
+    }
+
+    /// `INSTAGRAM_AUTH_LOG_FORMAT` alone: what every command reads before anything else.
+    static func logFormat(_ source: Source) throws(ConfigurationError) -> LogFormat {
+        let text = source.value("INSTAGRAM_AUTH_LOG_FORMAT") ?? "text"
+        guard let format = LogFormat(rawValue: text) else {
+            throw ConfigurationError("INSTAGRAM_AUTH_LOG_FORMAT", "must be text or json, not \(text.debugDescription)")
         }
-        self.init(slowRequestSeconds: slow, statusReaders: readers, logFormat: format)
+        return format
     }
 
     /// Whether a request from `remoteAddress` may read the status page: loopback always, others when listed.

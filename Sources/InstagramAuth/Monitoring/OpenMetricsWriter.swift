@@ -6,8 +6,8 @@ struct OpenMetricsWriter {
     private(set) var text = ""
 
     init(_ report: StatusReport) {
-        family("instagram_auth_start_time_seconds", "gauge", "when the process started, in seconds since 1970")
-        sample("instagram_auth_start_time_seconds", value: report.started.timeIntervalSince1970)
+        family("process_start_time_seconds", "gauge", "when the process started, in seconds since 1970")
+        sample("process_start_time_seconds", value: report.started.timeIntervalSince1970)
         family("process_cpu_seconds", "counter", "user and system CPU time of the process")
         sample("process_cpu_seconds_total", value: report.cpuSeconds)
         if let resident = report.residentBytes {
@@ -96,9 +96,12 @@ struct OpenMetricsWriter {
         text += " " + Self.number(value) + "\n"
     }
 
-    /// A whole number without a fraction; others as Swift writes a Double (which OpenMetrics reads).
+    /// A whole number without a fraction; others as Swift writes a Double, which OpenMetrics reads (but for
+    /// infinities and NaN, which it spells its own way).
     static func number(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
     }
 
     /// A label value: backslash, double quote and line feed escaped.

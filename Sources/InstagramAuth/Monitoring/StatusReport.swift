@@ -34,27 +34,42 @@ struct StatusReport: Sendable {
     var residentBytes: Int?
     var cpuSeconds: Double
 
+    /// Seconds the page waits for the accounts: a store that hangs leaves the counters to be shown.
+    static let storeTimeLimit = 5.0
+
     static func read(_ backends: Backends) async -> StatusReport {
         let monitoring = backends.monitoring
+        let store = backends.store
+        let read = await withinTimeLimit(seconds: storeTimeLimit) { await accountLines(store) }
         var accounts: [AccountLine] = []
         var storeProblem: String?
-        do {
-            for account in try await backends.store.accounts() {
-                let feed = try await backends.store.feed(userID: account.userID)
-                accounts.append(
-                    AccountLine(
-                        userID: account.userID, username: account.username, state: account.status,
-                        tokenExpiresAt: account.status == .deauthorized ? nil : account.tokenExpiresAt, lastRefreshAt: account.lastRefreshAt,
-                        lastRefreshError: account.lastRefreshError, feedFetchedAt: feed?.fetchedAt, feedFailure: feed?.failure))
-            }
-        } catch {
-            storeProblem = "\(error)"
+        switch read {
+        case .success(let lines)?: accounts = lines
+        case .failure(let error)?: storeProblem = "\(error)"
+        case nil: storeProblem = "the store did not answer within \(Int(storeTimeLimit)) s"
         }
         return StatusReport(
             now: Date(), started: monitoring.started, mode: monitoring.server == nil ? "cgi" : "fastcgi",
             server: monitoring.server?.snapshot, slowRequests: monitoring.slowRequests.load(ordering: .relaxed),
             calls: monitoring.calls.snapshot, accounts: accounts, storeProblem: storeProblem, residentBytes: Self.residentBytes(),
             cpuSeconds: Self.cpuSeconds())
+    }
+
+    static func accountLines(_ store: any AccountStore) async -> Result<[AccountLine], StoreError> {
+        do {
+            var lines: [AccountLine] = []
+            for account in try await store.accounts() {
+                let feed = try await store.feed(userID: account.userID)
+                lines.append(
+                    AccountLine(
+                        userID: account.userID, username: account.username, state: account.status,
+                        tokenExpiresAt: account.status == .deauthorized ? nil : account.tokenExpiresAt, lastRefreshAt: account.lastRefreshAt,
+                        lastRefreshError: account.lastRefreshError, feedFetchedAt: feed?.fetchedAt, feedFailure: feed?.failure))
+            }
+            return .success(lines)
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Resident memory, from `/proc/self/statm` (in pages).
