@@ -31,7 +31,9 @@ ROOT = os.path.dirname(HERE)
 APP_ID = "1234567890123456"
 APP_SECRET = "emulator-app-secret"
 # The floors the feed's answers are set beside: as many bytes as feed.json, as an image copy, and none (a 304).
-FEED_FLOORS = ("feed", "image", "empty")
+FEED_FLOORS = ("feed", "image", "empty", "pong")
+# The answers instagram-auth gives from memory (besides the authorize page), each beside a floor of its size.
+FROM_MEMORY = ("feed.json", "feed.json revalidated (304)", "an image copy", "ping")
 
 
 def free_port():
@@ -55,6 +57,11 @@ def port_open(port):
         return True
     except OSError:
         return False
+
+
+def quotient(part, whole):
+    """part / whole; NaN when nothing was measured (a run too short for the clock's ticks)."""
+    return part / whole if whole else float("nan")
 
 
 def percentile(values, fraction):
@@ -524,7 +531,8 @@ http {{
                 result = self.measured(target, connections, seconds, server)
                 self.rows[("page", target, connections)] = result
                 print(f"  page {target:15} c{connections:<3} {result['rps']:9.0f} req/s  "
-                      f"p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+                      f"p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  errors {result['errors']}  "
+                      f"CPU {result['cpu_us']:.1f} µs/request", flush=True)
 
     # the feed
 
@@ -570,7 +578,7 @@ http {{
                 result = self.measured(target, 16, seconds, "ours" if label == "ours" else floor, headers)
                 self.rows[("feed", name, label)] = result
                 print(f"  {name:28} {label:5} {result['rps']:9.0f} req/s  p50 {result['p50']:.2f} ms  "
-                      f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+                      f"p99 {result['p99']:.2f} ms  errors {result['errors']}  CPU {result['cpu_us']:.1f} µs/request", flush=True)
         # The copy an hour old, Instagram hanging: the first visit starts a fetch that hangs; every visit is answered.
         with sqlite3.connect(os.path.join(self.dir, "accounts.sqlite3")) as db:
             db.execute("UPDATE feed SET fetched_at = fetched_at - 3600, attempted_at = attempted_at - 3600")
@@ -793,7 +801,7 @@ http {{
         add("")
         add("| answer | server | requests/s | p50 ms | p99 ms | errors | of the floor |")
         add("|---|---|---:|---:|---:|---:|---:|")
-        for name in ("feed.json", "feed.json revalidated (304)", "an image copy"):
+        for name in FROM_MEMORY:
             ours, floor = r["feed", name, "ours"], r["feed", name, "floor"]
             add(f"| {name} | instagram-auth | {ours['rps']:,.0f} | {ours['p50']:.2f} | {ours['p99']:.2f} | {ours['errors']} "
                 f"| {ours['rps'] / floor['rps']:.0%} |")
@@ -801,6 +809,30 @@ http {{
         hanging = r["feed", "feed.json, Instagram hanging", "ours"]
         add(f"| feed.json, Instagram hanging | instagram-auth | {hanging['rps']:,.0f} | {hanging['p50']:.2f} | {hanging['p99']:.2f} "
             f"| {hanging['errors']} | |")
+        add("")
+        add("### Cost per request (the server's own processes only: nginx and wrk are not counted)")
+        add("")
+        add("CPU: user + system time of the server's processes over the timed run (/proc/PID/stat), per request. "
+            "Context switches: voluntary and involuntary, summed over every thread (/proc/PID/task/*/status). "
+            "System calls: `strace -c -f` attached for a separate 2 s run (full runs only; strace slows the server, "
+            "so only the count is kept). The floor: the C libfcgi responder answering as many bytes.")
+        add("")
+        add("| answer | server | connections | CPU µs/request | × floor | × PHP-FPM | voluntary switches | involuntary switches | system calls |")
+        add("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        def cost(row, floor, php=None):
+            calls = row.get("syscalls")
+            return (f"{row['cpu_us']:.1f} | {quotient(row['cpu_us'], floor['cpu_us']):.2f} | "
+                    + (f"{quotient(row['cpu_us'], php['cpu_us']):.2f}" if php else "") + f" | {row['vcs']:.2f} | {row['ivcs']:.2f} | "
+                    + (f"{calls:.1f}" if calls is not None else "–") + " |")
+        for target in ("ours", "ours_keepalive", "php", "floor"):
+            for c in (16, 64):
+                row = r["page", target, c]
+                add(f"| authorize page | {names[target]} | {c} | " + cost(row, r["page", "floor", c], r["page", "php", c]))
+        for name in FROM_MEMORY:
+            for label in ("ours", "floor"):
+                row = r["feed", name, label]
+                server = "instagram-auth" if label == "ours" else "FastCGI floor, same size"
+                add(f"| {name} | {server} | 16 | " + cost(row, r["feed", name, "floor"]))
         add("")
         add("### Memory (RSS; PSS counts pages shared between processes once)")
         add("")
@@ -859,7 +891,15 @@ http {{
         worst = max(r["callback", "ours", 16, d]["overhead"] for d in (200, 1000))
         out.append(("callback latency minus Instagram's ≤ 2 ms at the median (16 visitors, both delays)",
                     f"at most {worst:.2f} ms", worst <= 2))
-        for name in ("feed.json", "feed.json revalidated (304)", "an image copy"):
+        for target, label in (("ours", ""), ("ours_keepalive", ", with fastcgi_keep_conn")):
+            worst = max(quotient(r["page", target, c]["cpu_us"], r["page", "floor", c]["cpu_us"]) for c in (16, 64))
+            out.append((f"authorize page: CPU per request ≤ 1.3× the FastCGI floor's{label}", f"{worst:.2f}× at most", worst <= 1.3))
+            worst = max(quotient(r["page", target, c]["cpu_us"], r["page", "php", c]["cpu_us"]) for c in (16, 64))
+            out.append((f"authorize page: CPU per request ≤ 0.5× PHP-FPM's{label}", f"{worst:.2f}× at most", worst <= 0.5))
+        for name in FROM_MEMORY:
+            times = quotient(r["feed", name, "ours"]["cpu_us"], r["feed", name, "floor"]["cpu_us"])
+            out.append((f"{name}: CPU per request ≤ 1.3× the FastCGI floor's", f"{times:.2f}×", times <= 1.3))
+        for name in FROM_MEMORY:
             share = r["feed", name, "ours"]["rps"] / r["feed", name, "floor"]["rps"]
             out.append((f"{name} ≥ 0.9× the requests/s of the FastCGI floor answering as many bytes", f"{share:.2f}×", share >= 0.9))
         healthy, hanging = r["feed", "feed.json", "ours"]["p99"], r["feed", "feed.json, Instagram hanging", "ours"]["p99"]
