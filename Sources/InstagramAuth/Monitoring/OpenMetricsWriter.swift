@@ -16,8 +16,8 @@ struct OpenMetricsWriter {
         }
         for figure in StatusFormat.serverFigures(report) {
             let name = "instagram_auth_" + figure.name
-            family(name, figure.isCounter ? "counter" : "gauge", figure.help)
-            sample(figure.isCounter ? name + "_total" : name, value: Double(figure.value))
+            family(name, figure.kind == .counter ? "counter" : "gauge", figure.help)
+            sample(figure.kind == .counter ? name + "_total" : name, value: Double(figure.value))
         }
         family("instagram_auth_requests_slow", "counter", "requests slower than INSTAGRAM_AUTH_SLOW_REQUEST")
         sample("instagram_auth_requests_slow_total", value: Double(report.slowRequests))

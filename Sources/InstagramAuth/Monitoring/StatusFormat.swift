@@ -36,23 +36,35 @@ enum StatusFormat {
         }
     }
 
-    /// The server's counters and gauges by the names all three formats use.
-    static func serverFigures(_ report: StatusReport) -> [(name: String, value: Int, isCounter: Bool, help: String)] {
+    /// One of the server's figures, by the name all three formats use.
+    struct Figure {
+        enum Kind { case counter, gauge }
+        let name: String
+        let value: Int
+        let kind: Kind
+        /// OpenMetrics' `# HELP`.
+        let help: String
+    }
+
+    /// The server's counters and gauges; none in CGI mode.
+    static func serverFigures(_ report: StatusReport) -> [Figure] {
         guard let server = report.server else { return [] }
         let counters = server.counters
         return [
-            ("connections_accepted", counters.accepted, true, "FastCGI connections accepted"),
-            ("connections_reused", counters.reused, true, "connections kept for another request (fastcgi_keep_conn)"),
-            ("requests_answered", counters.answered, true, "requests answered"),
-            ("requests_timed_out", counters.timedOut, true, "connections closed for not sending a whole request in time"),
-            ("requests_malformed", counters.malformed, true, "connections closed for a malformed FastCGI request"),
-            ("requests_too_large", counters.tooLarge, true, "connections closed for params over the limit"),
-            ("requests_refused_busy", counters.busy, true, "requests refused with a 503: too many waiting on the store or Instagram"),
-            ("requests_active", server.active, false, "requests being answered now"),
-            ("requests_max_active", server.maxActive, false, "the most requests answered at once since the start"),
-            ("requests_waiting", server.waiting, false, "requests waiting on the store or Instagram now"),
-            ("requests_queued", server.queued, false, "complete requests waiting for a worker or a place"),
-            ("connections_open", server.connections, false, "connections held now"),
+            Figure(name: "connections_accepted", value: counters.accepted, kind: .counter, help: "FastCGI connections accepted"),
+            Figure(name: "connections_reused", value: counters.reused, kind: .counter, help: "connections kept for another request (fastcgi_keep_conn)"),
+            Figure(name: "requests_answered", value: counters.answered, kind: .counter, help: "requests answered"),
+            Figure(name: "requests_timed_out", value: counters.timedOut, kind: .counter, help: "connections closed for not sending a whole request in time"),
+            Figure(name: "requests_malformed", value: counters.malformed, kind: .counter, help: "connections closed for a malformed FastCGI request"),
+            Figure(name: "requests_too_large", value: counters.tooLarge, kind: .counter, help: "connections closed for params over the limit"),
+            Figure(
+                name: "requests_refused_busy", value: counters.busy, kind: .counter,
+                help: "requests refused with a 503: too many waiting on the store or Instagram"),
+            Figure(name: "requests_active", value: server.active, kind: .gauge, help: "requests being answered now"),
+            Figure(name: "requests_max_active", value: server.maxActive, kind: .gauge, help: "the most requests answered at once since the start"),
+            Figure(name: "requests_waiting", value: server.waiting, kind: .gauge, help: "requests waiting on the store or Instagram now"),
+            Figure(name: "requests_queued", value: server.queued, kind: .gauge, help: "complete requests waiting for a worker or a place"),
+            Figure(name: "connections_open", value: server.connections, kind: .gauge, help: "connections held now"),
         ]
     }
 
