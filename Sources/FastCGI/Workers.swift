@@ -24,8 +24,7 @@ extension FastCGIServer {
                 // libfcgi refused what the scanner let through, and closed the connection.
                 FCGX_Free(request, 1)
                 request.deallocate()
-                activity.ended()
-                slots.signal()
+                giveBackPlace()
                 count { $0.malformed += 1 }
                 closed()
                 continue
@@ -97,8 +96,7 @@ extension FastCGIServer {
         FCGX_Finish_r(request)  // flushes the answer and FCGI_END_REQUEST; closes the connection on an error
         let fd = request.pointee.ipcFd
         request.deallocate()
-        activity.ended()
-        slots.signal()
+        giveBackPlace()
         count {
             $0.answered += 1
             if !delivered || fd < 0 { $0.vanished += 1 }
@@ -118,6 +116,12 @@ extension FastCGIServer {
             return
         }
         returnToEventLoop(fd, keep: reusable)
+    }
+
+    /// A request's place among `maxInFlight` is free again: counted first, so the gauge never shows more than the limit.
+    func giveBackPlace() {
+        activity.ended()
+        slots.signal()
     }
 
     /// Whether `bytes` more fit in the connection's send buffer now, with room to spare.

@@ -41,9 +41,8 @@ public final class ChangeHook: Sendable {
         guard let command else { return }
         let id = next.wrappingAdd(1, ordering: .relaxed).oldValue
         running.withLock { tasks in
-            // The entry goes when the run ends; it cannot end before it is there, as the lock is held. It is no
-            // request's work: the slow-request log does not count it.
-            tasks[id] = Timeline.$current.withValue(nil) { Task {
+            // The entry goes when the run ends; it cannot end before it is there, as the lock is held.
+            tasks[id] = Timeline.background {
                 if let failure = await self.execute(command, event, userID: userID, username: username) {
                     self.logger.error("INSTAGRAM_AUTH_ON_CHANGE failed", metadata: ["event": "\(event.rawValue)", "user_id": "\(userID)", "error": "\(failure)"])
                     self.failed.withLock { list in
@@ -53,7 +52,7 @@ public final class ChangeHook: Sendable {
                     }
                 }
                 _ = self.running.withLock { $0.removeValue(forKey: id) }
-            } }
+            }
         }
     }
 

@@ -19,9 +19,8 @@ final class FeedFetches: Sendable {
     func start(userID: String, onlyWhenStale: Bool = false) -> Task<FeedFetcher.Outcome, Never> {
         running.withLock { tasks in
             if let task = tasks[userID] { return task }
-            // The entry goes when the fetch ends; it cannot end before it is there, as the lock is held. It is no
-            // request's work: the slow-request log does not count it.
-            let task = Timeline.$current.withValue(nil) { Task { [fetcher] in
+            // The entry goes when the fetch ends; it cannot end before it is there, as the lock is held.
+            let task = Timeline.background { [fetcher] in
                 let outcome = await fetcher.fetch(userID: userID, onlyWhenStale: onlyWhenStale)
                 let ttl = TimeInterval(fetcher.settings.ttlSeconds)
                 switch outcome {
@@ -32,7 +31,7 @@ final class FeedFetches: Sendable {
                 }
                 self.running.withLock { _ = $0.removeValue(forKey: userID) }
                 return outcome
-            } }
+            }
             tasks[userID] = task
             return task
         }

@@ -11,9 +11,7 @@ enum DataDeletionHandler {
             var record = try await backends.store.deleteEverything(
                 about: signed.userID, requestKey: sha256Hex(signed.encodedPayload), issuedAt: signed.issuedBefore, now: Date())
             if record.accountDeleted {
-                backends.rendered.forget()
-                backends.feeds.forget(signed.userID)
-                let removed = context.configuration.feed.media.remove(copiesOf: signed.userID)
+                let removed = backends.forgetFeed(of: signed.userID)
                 if removed > 0 {
                     try await backends.store.recordMediaDeleted(confirmationCode: record.confirmationCode, count: removed)
                     record.mediaDeleted += removed

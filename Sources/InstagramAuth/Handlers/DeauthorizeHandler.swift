@@ -9,11 +9,7 @@ enum DeauthorizeHandler {
         await MetaCallback.answer(request, context, callback: "deauthorize") { (signed) throws(StoreError) in
             let known = try await backends.store.deauthorize(userID: signed.userID, issuedAt: signed.issuedBefore, now: Date())
             // The cached posts went with the token; their images go too.
-            if known {
-                context.configuration.feed.media.remove(copiesOf: signed.userID)
-                backends.rendered.forget()
-                backends.feeds.forget(signed.userID)
-            }
+            if known { backends.forgetFeed(of: signed.userID) }
             context.logger.notice(
                 known ? "account deauthorized on Instagram; its token was discarded" : "deauthorize callback for an account not stored",
                 metadata: ["user_id": "\(signed.userID)"])

@@ -25,17 +25,15 @@ final class StoreCheck: Sendable {
             if let last = state.last, ContinuousClock.now < last.until { return .known(last.problem) }
             if let running = state.running { return .running(running) }
             // The store's time is not the probe's that happened to start the check.
-            let task = Timeline.$current.withValue(nil) {
-                Task { () -> String? in
-                    var problem: String?
-                    do {
-                        try await store.checkWritable()
-                    } catch {
-                        problem = "the store refused a write: \(error)"
-                    }
-                    self.state.withLock { $0 = State(running: nil, last: (.now + .seconds(Self.reuseSeconds), problem)) }
-                    return problem
+            let task = Timeline.background { () -> String? in
+                var problem: String?
+                do {
+                    try await store.checkWritable()
+                } catch {
+                    problem = "the store refused a write: \(error)"
                 }
+                self.state.withLock { $0 = State(running: nil, last: (.now + .seconds(Self.reuseSeconds), problem)) }
+                return problem
             }
             state.running = task
             return .running(task)

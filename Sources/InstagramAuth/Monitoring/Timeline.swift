@@ -18,6 +18,13 @@ final class Timeline: Sendable {
         }
     }
 
+    /// Starts `work` in the background as no request's work: the slow-request log does not count it, whichever
+    /// request started it.
+    @discardableResult
+    static func background<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> Task<T, Never> {
+        $current.withValue(nil) { Task(operation: work) }
+    }
+
     /// Runs `step`, adding its time to the current timeline under `name`.
     static func measure<T>(_ name: String, _ step: () throws -> T) rethrows -> T {
         guard let timeline = current else { return try step() }

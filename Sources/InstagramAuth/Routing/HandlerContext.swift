@@ -63,4 +63,14 @@ public struct Backends: Sendable {
         self.hook = hook
         feeds = FeedFetches(fetcher: FeedFetcher(client: client, store: store, configuration: configuration, hook: hook, logger: logger))
     }
+
+    /// What this process keeps of `userID`'s feed goes, once the store has let go of the account (a deauthorization,
+    /// a deletion): the answers remembered, what is known of its copy's freshness, and the copies of its images.
+    /// How many copies were removed.
+    @discardableResult
+    func forgetFeed(of userID: String) -> Int {
+        rendered.forget()
+        feeds.forget(userID)
+        return feeds.fetcher.settings.media.remove(copiesOf: userID)
+    }
 }
