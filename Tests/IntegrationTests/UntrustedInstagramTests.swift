@@ -34,8 +34,10 @@ struct UntrustedInstagramTests {
              "--tls-key", key],
             log: log)
         defer { emulator.terminate() }
-        try await waitFor("the emulator") { canConnect(port: port) }
-        #expect(try String(contentsOf: log, encoding: .utf8).contains("listening on https://127.0.0.1:\(port)"))
+        // The port may answer a moment before the emulator's line reaches its log.
+        let listening = "listening on https://127.0.0.1:\(port)"
+        try await waitFor("the emulator") { canConnect(port: port) && ((try? String(contentsOf: log, encoding: .utf8))?.contains(listening) ?? false) }
+        #expect(try String(contentsOf: log, encoding: .utf8).contains(listening))
 
         // An account whose token is due for a refresh.
         let database = folder.appendingPathComponent("accounts.sqlite3").path
