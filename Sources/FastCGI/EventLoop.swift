@@ -34,6 +34,8 @@ extension FastCGIServer {
         var listenerOpen = true
         let peek: UnsafeMutableRawBufferPointer
         var lastWarning: [String: Double] = [:]
+        /// Whether accepted connections come with the listening socket's timeouts; nil until the first one is seen.
+        var timeoutsInherited: Bool?
 
         static let listenerToken: UInt64 = 0
         static let wakeToken: UInt64 = 1
@@ -49,6 +51,7 @@ extension FastCGIServer {
         func run() {
             let flags = fcntl(server.listener.fd, F_GETFL)
             _ = fcntl(server.listener.fd, F_SETFL, flags | O_NONBLOCK)
+            Self.setTimeouts(server.listener.fd)
             setListening(true)
             var tokens = [UInt64](repeating: 0, count: 256)
             var events = [UInt32](repeating: 0, count: 256)
@@ -132,22 +135,45 @@ extension FastCGIServer {
                     var on: Int32 = 1
                     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
                 }
-                // Backstops: no read or write on this connection may wait longer than this.
-                var limit = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                Self.giveTimeouts(fd, inherited: &timeoutsInherited)
                 held += 1
                 server.activity.connections.wrappingAdd(1, ordering: .relaxed)
                 server.count { $0.accepted += 1 }
                 // Web servers send the request as soon as they connect: when it is all there already,
-                // hand it over without watching the connection first.
+                // serve it without watching the connection first.
                 if case .ready(let ready)? = peekAndScan(fd, upTo: peek.count)?.scan {
-                    server.enqueue(Handoff(fd: fd, ready: ready))
+                    serve(fd, ready, token: nil)
                     continue
                 }
                 watch(fd, .arriving(need: 8, deadline: now() + options.requestTimeout, bodyDeadline: nil, partial: nil))
             }
             setListening(false)
+        }
+
+        /// Backstops: no read or write on a connection may wait longer than this many seconds. Set on the listening
+        /// socket too: Linux gives a TCP listener's timeouts to every connection it accepts, so they are set once.
+        static let socketTimeout = 10
+
+        static func setTimeouts(_ fd: Int32) {
+            var limit = timeval(tv_sec: Self.socketTimeout, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        /// Gives an accepted connection the timeouts, unless connections are known to come with them: a TCP one
+        /// takes the listening socket's, a Unix one does not. `inherited` is found out on the first connection.
+        static func giveTimeouts(_ fd: Int32, inherited: inout Bool?) {
+            if inherited == nil { inherited = hasTimeouts(fd) }
+            if inherited == false { setTimeouts(fd) }
+        }
+
+        /// Whether `fd` already has both timeouts.
+        static func hasTimeouts(_ fd: Int32) -> Bool {
+            [SO_RCVTIMEO, SO_SNDTIMEO].allSatisfy { option in
+                var limit = timeval()
+                var length = socklen_t(MemoryLayout<timeval>.size)
+                return getsockopt(fd, SOL_SOCKET, option, &limit, &length) == 0 && limit.tv_sec == socketTimeout && limit.tv_usec == 0
+            }
         }
 
         func watch(_ fd: Int32, _ phase: Phase) {
@@ -184,7 +210,8 @@ extension FastCGIServer {
                 var total = drained
                 var trash = [UInt8](repeating: 0, count: 4096)
                 while true {
-                    let got = Glibc.read(entry.fd, &trash, trash.count)
+                    // Never waits: the connection itself may wait up to its timeout on a read.
+                    let got = recv(entry.fd, &trash, trash.count, Int32(MSG_DONTWAIT))
                     if got > 0 {
                         total += got
                         if total > 1 << 20 { return forget(token, closing: true) }
@@ -261,8 +288,30 @@ extension FastCGIServer {
 
         func handOff(_ token: UInt64, _ ready: RequestScanner.Ready) {
             guard let entry = watched[token] else { return }
-            forget(token, closing: false)
-            server.enqueue(Handoff(fd: entry.fd, ready: ready))
+            serve(entry.fd, ready, token: token)
+        }
+
+        /// Serves a connection whose request has arrived (`token` its entry when it is watched), here when a place
+        /// is free, and keeps watching it, or lets it go to the thread or task that answers it.
+        func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?) {
+            switch server.serveOnEventThread(Handoff(fd: fd, ready: ready)) {
+            case .elsewhere:
+                // Only this thread waits on the epoll set: nothing of this connection is seen before it is let go.
+                if let token { forget(token, closing: false) }
+            case .answered(.closed):
+                // Closing it took it out of the epoll set.
+                if let token { watched[token] = nil }
+                held -= 1
+                server.activity.connections.wrappingSubtract(1, ordering: .relaxed)
+            case .answered(.kept(let fd)):
+                server.count { $0.reused += 1 }
+                let phase = Phase.idle(deadline: now() + options.idleTimeout)
+                if let token { watched[token]?.phase = phase } else { watch(fd, phase) }
+            case .answered(.unread(let fd)):
+                shutdown(fd, Int32(SHUT_WR))
+                let phase = Phase.closing(deadline: now() + 2, drained: 0)
+                if let token { watched[token]?.phase = phase } else { watch(fd, phase) }
+            }
         }
 
         func receiveAnswered(_ fd: Int32, keep: Bool) {

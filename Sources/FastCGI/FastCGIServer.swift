@@ -11,12 +11,15 @@ import Glibc
 /// The FastCGI responder.
 ///
 /// One event thread accepts connections and watches them (epoll) until a whole request has
-/// arrived, looking at the bytes without consuming them (`RequestScanner`). Only then does one
-/// of the `workers` threads let libfcgi read the request — which cannot block, as every byte it
-/// needs is there — and each answer runs as its own task, so neither an idle or half-sent
-/// connection nor a slow Instagram ever holds a thread that other visitors need. Answers are
-/// written with libfcgi; connections are then closed, or kept for the next request when the web
-/// server asks for it (`fastcgi_keep_conn on`) and watched again by the event thread.
+/// arrived, looking at the bytes without consuming them (`RequestScanner`). Only then does it let
+/// libfcgi read the request — which cannot block, as every byte it needs is there — and route it.
+/// An answer computed from memory is written there and then when it fits in the send buffer, with
+/// no hop to another thread; an image copy is read on one of the `workers` threads; an answer that
+/// waits on the store or Instagram runs as its own task; a long answer is written by a writer
+/// thread. So neither an idle or half-sent connection nor a slow Instagram ever holds a thread that
+/// other visitors need. When every place for a request is taken, complete requests queue for the
+/// workers, which wait for a place. Connections are then closed, or kept for the next request when
+/// the web server asks for it (`fastcgi_keep_conn on`) and watched again by the event thread.
 public final class FastCGIServer: @unchecked Sendable {
     let listener: OpenListener
     let responder: any Responder
@@ -28,8 +31,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private var stopping = false
     /// Counters and gauges, for logs, tests and the status page.
     public let activity: ServerActivity
-    /// Connections handed from the event thread to the workers.
-    let handoffs = HandoffQueue()
+    /// What the event thread leaves to the workers.
+    let jobs = WorkerQueue()
     /// Connections coming back to the event thread after their answer.
     private var returned: [(fd: Int32, keep: Bool)] = []
     private var closedElsewhere = 0
@@ -40,7 +43,10 @@ public final class FastCGIServer: @unchecked Sendable {
     let wake: Int32
     let slots: DispatchSemaphore
     let workersDone = DispatchGroup()
+    /// Where a long answer is written: the write waits for the web server to take it.
     let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
+    /// The connections' send buffer size, read from the first one (0 until then).
+    let sendBufferSize = Atomic<Int>(0)
     /// The peers FCGI_WEB_SERVER_ADDRS allows, as IPv6 addresses (IPv4 ones mapped); nil for any.
     let webServerAddresses: Set<PeerAddress>?
 
@@ -99,7 +105,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         logger.info("serving", metadata: ["workers": "\(options.workers)"])
         EventLoop(server: self).run()
-        handoffs.close()
+        jobs.close()
         workersDone.wait()
         listener.removeSocketFile()
         let final = counts
@@ -126,7 +132,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Gives a connection whose request has arrived to the workers.
     func enqueue(_ handoff: Handoff) {
         activity.queued.wrappingAdd(1, ordering: .relaxed)
-        handoffs.put(handoff)
+        jobs.put(.request(handoff))
     }
 
     func signalEventLoop() {

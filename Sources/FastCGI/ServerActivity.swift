@@ -36,9 +36,8 @@ public final class ServerActivity: Sendable {
             connections: connections.load(ordering: .relaxed))
     }
 
-    /// A queued request got its place.
+    /// A request got its place.
     func began() {
-        queued.wrappingSubtract(1, ordering: .relaxed)
         let now = active.wrappingAdd(1, ordering: .relaxed).newValue
         var highest = maxActive.load(ordering: .relaxed)
         while now > highest {

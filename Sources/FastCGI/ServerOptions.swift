@@ -2,7 +2,7 @@ import Foundation
 
 extension FastCGIServer {
     public struct Options: Sendable {
-        /// Threads that let libfcgi read complete requests.
+        /// Threads that read image copies for their answers, and serve requests that found every place taken.
         public var workers: Int
         /// Requests being answered at once; beyond it, complete requests wait their turn.
         public var maxInFlight: Int

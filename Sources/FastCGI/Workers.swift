@@ -9,50 +9,96 @@ import Glibc
 #endif
 
 extension FastCGIServer {
+    /// Where a connection stands once its answer is written.
+    enum Answered {
+        /// Closed where it was answered: nothing left to read, or the web server went away.
+        case closed
+        /// To be watched for the web server's next request.
+        case kept(Int32)
+        /// Not to be reused, with bytes still unread: to be drained before it is closed.
+        case unread(Int32)
+    }
+
+    /// What became of a request, seen from the thread that read it.
+    enum Served {
+        /// Answered on this thread.
+        case answered(Answered)
+        /// A worker, a writer thread or a task answers it, and hands the connection back to the event thread when done.
+        case elsewhere
+    }
+
     func workerLoop() {
-        while let handoff = handoffs.take() {
-            slots.wait()
-            activity.began()
-            let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-            FCGX_InitRequest(request, -1, 0)
-            request.pointee.ipcFd = handoff.fd
-            // Keep libfcgi from closing the connection itself (the event thread closes it, or
-            // keeps it), and from lingering up to two seconds on a thread when it must close it.
-            request.pointee.keepConnection = 1
-            request.pointee.detached = 1
-            guard FCGX_Accept_r(request) >= 0 else {
-                // libfcgi refused what the scanner let through, and closed the connection.
-                FCGX_Free(request, 1)
-                request.deallocate()
-                giveBackPlace()
-                count { $0.malformed += 1 }
-                closed()
-                continue
+        while let job = jobs.take() {
+            switch job {
+            case .request(let handoff):
+                slots.wait()
+                activity.queued.wrappingSubtract(1, ordering: .relaxed)
+                if case .answered(let answered) = serve(handoff, onEventThread: false) { handBack(answered) }
+            case .read(let connection, let read, let includeBody):
+                if case .answered(let answered) = give(connection, read(), includeBody: includeBody, bodyRead: true) { handBack(answered) }
             }
-            let parsed = Self.read(request, maxBodyBytes: options.maxBodyBytes, arrived: handoff.ready)
-            let connection = RequestInFlight(request: request, ready: handoff.ready)
-            switch parsed {
-            case .success(let incoming):
-                let includeBody = incoming.method != "HEAD"
-                // A page that needs no waiting is answered on this thread: no hop to a task.
-                if let response = responder.immediateResponse(to: incoming) {
-                    deliver(connection, response, includeBody: includeBody)
-                    continue
-                }
-                guard activity.waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
-                    activity.waiting.wrappingSubtract(1, ordering: .relaxed)
-                    count { $0.busy += 1 }
-                    deliver(connection, Self.busy, includeBody: includeBody)
-                    continue
-                }
-                Task { [responder] in
-                    let response = await responder.respond(to: incoming)
-                    self.activity.waiting.wrappingSubtract(1, ordering: .relaxed)
-                    self.deliver(connection, response, includeBody: includeBody)
-                }
-            case .failure(let answer):
-                writers.async { self.finish(connection, with: answer.response, includeBody: true, bodyRead: false) }
+        }
+    }
+
+    /// Serves a request on the event thread when one of `maxInFlight` places is free and none is queued for;
+    /// otherwise queues it for the workers, which wait for a place.
+    func serveOnEventThread(_ handoff: Handoff) -> Served {
+        guard activity.queued.load(ordering: .relaxed) == 0, slots.wait(timeout: .now()) == .success else {
+            enqueue(handoff)
+            return .elsewhere
+        }
+        return serve(handoff, onEventThread: true)
+    }
+
+    /// Lets libfcgi read the request, which cannot block (every byte it needs has arrived), and gives the
+    /// responder's answer: on this thread when it is ready and fits in the connection's send buffer; a file to
+    /// read, when this is the event thread, on a worker; a long answer on a writer thread; a waiting one as a task.
+    /// The caller holds one of `maxInFlight` places, given back once the answer is written.
+    func serve(_ handoff: Handoff, onEventThread: Bool) -> Served {
+        activity.began()
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        FCGX_InitRequest(request, -1, 0)
+        request.pointee.ipcFd = handoff.fd
+        // Keep libfcgi from closing the connection itself (the event thread closes it, or
+        // keeps it), and from lingering up to two seconds on a thread when it must close it.
+        request.pointee.keepConnection = 1
+        request.pointee.detached = 1
+        guard FCGX_Accept_r(request) >= 0 else {
+            // libfcgi refused what the scanner let through, and closed the connection.
+            FCGX_Free(request, 1)
+            request.deallocate()
+            giveBackPlace()
+            count { $0.malformed += 1 }
+            return .answered(.closed)
+        }
+        let connection = RequestInFlight(request: request, ready: handoff.ready)
+        let incoming: Request
+        switch Self.read(request, maxBodyBytes: options.maxBodyBytes, arrived: handoff.ready) {
+        case .success(let read): incoming = read
+        case .failure(let refusal): return give(connection, refusal.response, includeBody: true, bodyRead: false)
+        }
+        let includeBody = incoming.method != "HEAD"
+        switch responder.answer(to: incoming) {
+        case .ready(let response):
+            return give(connection, response, includeBody: includeBody, bodyRead: true)
+        case .reading(let read):
+            guard onEventThread else { return give(connection, read(), includeBody: includeBody, bodyRead: true) }
+            jobs.put(.read(connection, read, includeBody: includeBody))
+            return .elsewhere
+        case .waiting(let wait):
+            guard activity.waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
+                activity.waiting.wrappingSubtract(1, ordering: .relaxed)
+                count { $0.busy += 1 }
+                return give(connection, Self.busy, includeBody: includeBody, bodyRead: true)
             }
+            Task {
+                let response = await wait()
+                self.activity.waiting.wrappingSubtract(1, ordering: .relaxed)
+                if case .answered(let answered) = self.give(connection, response, includeBody: includeBody, bodyRead: true) {
+                    self.handBack(answered)
+                }
+            }
+            return .elsewhere
         }
     }
 
@@ -65,15 +111,24 @@ extension FastCGIServer {
 
     /// Writes the answer from the calling thread when it fits in the connection's send buffer, so the
     /// write cannot block; otherwise a writer thread waits for the web server to take it.
-    func deliver(_ connection: RequestInFlight, _ response: Response, includeBody: Bool) {
-        if Self.hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048) {
-            finish(connection, with: response, includeBody: includeBody, bodyRead: true)
-        } else {
-            writers.async { self.finish(connection, with: response, includeBody: includeBody, bodyRead: true) }
+    func give(_ connection: RequestInFlight, _ response: Response, includeBody: Bool, bodyRead: Bool) -> Served {
+        if hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048) {
+            return .answered(finish(connection, with: response, includeBody: includeBody, bodyRead: bodyRead))
+        }
+        writers.async { self.handBack(self.finish(connection, with: response, includeBody: includeBody, bodyRead: bodyRead)) }
+        return .elsewhere
+    }
+
+    /// Gives a connection answered away from the event thread back to it.
+    func handBack(_ answered: Answered) {
+        switch answered {
+        case .closed: closed()
+        case .kept(let fd): returnToEventLoop(fd, keep: true)
+        case .unread(let fd): returnToEventLoop(fd, keep: false)
         }
     }
 
-    func finish(_ connection: RequestInFlight, with response: Response, includeBody: Bool, bodyRead: Bool) {
+    func finish(_ connection: RequestInFlight, with response: Response, includeBody: Bool, bodyRead: Bool) -> Answered {
         let request = connection.request
         let bytes = response.serialized(includeBody: includeBody)
         var offset = 0
@@ -104,18 +159,16 @@ extension FastCGIServer {
         if !delivered || fd < 0 {
             logger.debug("the web server went away before the answer was written")
             if fd >= 0 { close(fd) }
-            closed()
-            return
+            return .closed
         }
         let ready = connection.ready
-        let reusable = bodyRead && ready.keepConnection && ready.stdinComplete && !ready.trailing
-        if !reusable && ia_readable_bytes(fd) == 0 {
+        if bodyRead && ready.keepConnection && ready.stdinComplete && !ready.trailing { return .kept(fd) }
+        if ia_readable_bytes(fd) == 0 {
             // Nothing left to read: close here, without a trip through the event thread.
             close(fd)
-            closed()
-            return
+            return .closed
         }
-        returnToEventLoop(fd, keep: reusable)
+        return .unread(fd)
     }
 
     /// A request's place among `maxInFlight` is free again: counted first, so the gauge never shows more than the limit.
@@ -124,13 +177,29 @@ extension FastCGIServer {
         slots.signal()
     }
 
-    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare.
-    static func hasRoom(_ fd: Int32, for bytes: Int) -> Bool {
+    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare. The buffer's size is
+    /// read once: every connection of one listener starts with the same (a TCP one only grows).
+    func hasRoom(_ fd: Int32, for bytes: Int) -> Bool {
+        var size = sendBufferSize.load(ordering: .relaxed)
+        if size == 0 {
+            size = Self.sendBufferSize(fd)
+            sendBufferSize.store(size, ordering: .relaxed)
+        }
+        return Self.hasRoom(fd, for: bytes, in: size)
+    }
+
+    /// Whether `bytes` more fit in a send buffer of `size` bytes on `fd`, with room to spare.
+    static func hasRoom(_ fd: Int32, for bytes: Int, in size: Int) -> Bool {
+        let queued = ia_unsent_bytes(fd)
+        return queued >= 0 && size - Int(queued) >= 2 * bytes
+    }
+
+    /// The size of `fd`'s send buffer; 0 when it cannot be read.
+    static func sendBufferSize(_ fd: Int32) -> Int {
         var size: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 else { return false }
-        let queued = ia_unsent_bytes(fd)
-        return queued >= 0 && Int(size) - Int(queued) >= 2 * bytes
+        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 else { return 0 }
+        return Int(size)
     }
 
     /// A request struct handed from the worker that read it to the writer that answers it; never shared.

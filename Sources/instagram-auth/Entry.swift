@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Owner of the Unix socket, USER[:GROUP] (needs root).", valueName: "user:group"))
     var socketOwner: String?
 
-    @Option(help: "Threads that read complete requests with libfcgi. Answers run concurrently beyond this: a slow Instagram or an idle connection holds no thread.")
+    @Option(help: "Threads that read feed image copies from disk. Pages from memory are answered on the event thread, and answers that wait on Instagram or the database run concurrently beyond this: a slow Instagram or an idle connection holds no thread.")
     var workers = 4
 
     @OptionGroup var common: CommonOptions

@@ -197,6 +197,40 @@ struct AbuseTests {
         #expect(counts.accepted == 7)
     }
 
+    @Test func aClientThatSendsMoreAfterItsAnswerAndStaysHoldsNothing() async throws {
+        let running = try RunningServer(options: .init(workers: 1, maxBodyBytes: 1000), responder: ImmediateResponder())
+        let socket = running.socketPath
+        let (first, elapsed, closedAfter) = try await offPool { () -> (Int, Double, Double?) in
+            let lingering = try FastCGIClient.connect(socket)
+            defer { close(lingering) }
+            // A body over the limit: answered 413 without reading it, so its bytes are still there to drain.
+            let request = RecordEncoder.request(
+                params: ["REQUEST_METHOD": "POST", "QUERY_STRING": "now", "CONTENT_LENGTH": "300000"], body: [UInt8](repeating: 7, count: 300_000))
+            _ = fcntl(lingering, F_SETFL, fcntl(lingering, F_GETFL) | O_NONBLOCK)
+            _ = request.withUnsafeBytes { write(lingering, $0.baseAddress, $0.count) }
+            _ = fcntl(lingering, F_SETFL, fcntl(lingering, F_GETFL) & ~O_NONBLOCK)
+            let first = try FastCGIClient.readReply(lingering).status
+            try FastCGIClient.writeAll(lingering, [UInt8](repeating: 7, count: 100))
+            Thread.sleep(forTimeInterval: 0.1)
+            let start = Date()
+            let other = try FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "now"])
+            #expect(other.status == 200)
+            let elapsed = Date().timeIntervalSince(start)
+            // Its answer ended with the server's half-close; it is closed for good once a write fails.
+            let lingered = Date()
+            while Date().timeIntervalSince(lingered) < 5 {
+                if send(lingering, [7], 1, Int32(MSG_NOSIGNAL)) < 0 { return (first, elapsed, Date().timeIntervalSince(lingered)) }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return (first, elapsed, nil)
+        }
+        #expect(try await running.stopOffPool())
+        #expect(first == 413)
+        #expect(elapsed < 1, "another request waited on the lingering connection")
+        let closed = try #require(closedAfter, "the lingering connection was never closed")
+        #expect(closed < 3)
+    }
+
     @Test func aManagementRecordBeforeTheRequestIsAnswered() async throws {
         let running = try RunningServer(options: .init(workers: 1))
         let socket = running.socketPath

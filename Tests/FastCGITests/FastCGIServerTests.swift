@@ -11,7 +11,11 @@ import Glibc
 
 /// Answers `?sleep=MS` after that many milliseconds, and echoes what it was given.
 struct EchoResponder: Responder {
-    func respond(to request: Request) async -> Response {
+    func answer(to request: Request) -> Answer {
+        .waiting { await Self.echo(request) }
+    }
+
+    static func echo(_ request: Request) async -> Response {
         if let sleep = request.query.split(separator: "=").last.flatMap({ Int($0) }), request.query.hasPrefix("sleep=") {
             try? await Task.sleep(for: .milliseconds(sleep))
         }

@@ -9,25 +9,32 @@ import TestSupport
 import Glibc
 #endif
 
-/// Answers at once when it can (`?now`), and counts the requests that reached `respond(to:)`.
+/// Answers from memory when asked `?now[=SIZE]`, after reading for `MS` milliseconds when asked `?read=MS`
+/// (as an image copy is read), and counts the requests that waited.
 final class ImmediateResponder: Responder, @unchecked Sendable {
     private let lock = NSLock()
     private var slowCalls = 0
     var asked: Int { lock.withLock { slowCalls } }
 
-    func immediateResponse(to request: Request) -> Response? {
-        guard request.query.hasPrefix("now") else { return nil }
-        let size = Int(request.query.dropFirst(4)) ?? 0
-        return Response(status: 200, headers: [("X-Path", "now")], body: Array(repeating: 0x62, count: size))
-    }
-
-    func respond(to request: Request) async -> Response {
-        lock.withLock { slowCalls += 1 }
-        return Response(status: 200, headers: [("X-Path", "task")], body: Array("later".utf8))
+    func answer(to request: Request) -> Answer {
+        if request.query.hasPrefix("now") {
+            let size = Int(request.query.dropFirst(4)) ?? 0
+            return .ready(Response(status: 200, headers: [("X-Path", "now")], body: Array(repeating: 0x62, count: size)))
+        }
+        if request.query.hasPrefix("read="), let milliseconds = Int(request.query.dropFirst(5)) {
+            return .reading {
+                Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+                return Response(status: 200, headers: [("X-Path", "read")], body: Array("read".utf8))
+            }
+        }
+        return .waiting {
+            self.lock.withLock { self.slowCalls += 1 }
+            return Response(status: 200, headers: [("X-Path", "task")], body: Array("later".utf8))
+        }
     }
 }
 
-@Suite("Answers given on the worker's thread")
+@Suite("Answers given on the thread that read the request")
 struct FastPathTests {
     @Test func anImmediateAnswerNeverReachesTheAsyncPath() async throws {
         let responder = ImmediateResponder()
@@ -55,42 +62,90 @@ struct FastPathTests {
         #expect(running.server.counts.answered == 40, "counted once stopped: an answer reaches the client before the server counts it")
     }
 
+    @Test func aKeptConnectionIsAnsweredFromMemoryAgainAndAgain() async throws {
+        let running = try RunningServer(options: .init(workers: 1), responder: ImmediateResponder())
+        let socket = running.socketPath
+        let replies = try await offPool { () -> [FastCGIClient.Reply] in
+            let kept = try FastCGIClient.connect(socket)
+            defer { close(kept) }
+            return try (1...5).map { id in
+                let query = id == 3 ? "later" : "now=\(id)"
+                try FastCGIClient.writeAll(
+                    kept, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": query], keepConnection: true, id: UInt16(id)))
+                return try FastCGIClient.readReply(kept)
+            }
+        }
+        #expect(replies.map(\.status) == [200, 200, 200, 200, 200])
+        #expect(replies.map { $0.headers["x-path"] ?? "" } == ["now", "now", "task", "now", "now"])
+        #expect(replies[4].body == "bbbbb")
+        #expect(try await running.stopOffPool())
+        #expect(running.server.counts.reused == 5)
+        #expect(running.server.counts.accepted == 1)
+    }
+
+    @Test func aFileReadHoldsNeitherTheEventThreadNorAnAnswerFromMemory() async throws {
+        let running = try RunningServer(options: .init(workers: 1), responder: ImmediateResponder())
+        let began = Date()
+        let replies = try await concurrently(
+            (0..<3).map { _ in { try running.get("read=800") } } + [{ Thread.sleep(forTimeInterval: 0.2); return try running.get("now") }])
+        #expect(try await running.stopOffPool())
+        #expect(replies.prefix(3).allSatisfy { $0.reply?.headers["x-path"] == "read" })
+        let fromMemory = try #require(replies.last)
+        #expect(fromMemory.reply?.headers["x-path"] == "now")
+        #expect(fromMemory.finished.timeIntervalSince(began) < 0.7, "answered while three reads went on")
+    }
+
     @Test func roomInTheSendBufferIsToldApart() throws {
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         defer { close(fds[0]); close(fds[1]) }
-        #expect(FastCGIServer.hasRoom(fds[0], for: 4096))
+        let size = FastCGIServer.sendBufferSize(fds[0])
+        #expect(size > 8192)
+        #expect(FastCGIServer.hasRoom(fds[0], for: 4096, in: size))
         // Fill the buffer as a peer that never reads would.
         _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
         let chunk = [UInt8](repeating: 0, count: 4096)
         while write(fds[0], chunk, chunk.count) > 0 {}
-        #expect(!FastCGIServer.hasRoom(fds[0], for: 4096))
-        #expect(!FastCGIServer.hasRoom(-1, for: 1))
-    }
-}
-
-@Suite("Request and response bytes")
-struct MessageBytesTests {
-    @Test func headerNamesFromParams() {
-        #expect(Request.headerName(param: "HTTP_X_FORWARDED_FOR") == "x-forwarded-for")
-        #expect(Request.headerName(param: "HTTP_Cookie") == "cookie")
-        #expect(Request.headerName(param: "HTTP_ÄB_C") == "äb-c")
-        #expect(Request.isServerSpelling("HTTP_X_A"))
-        #expect(!Request.isServerSpelling("HTTP_x_a"))
-        #expect(!Request.isServerSpelling("HTTP_X-A"))
+        #expect(!FastCGIServer.hasRoom(fds[0], for: 4096, in: size))
+        #expect(!FastCGIServer.hasRoom(-1, for: 1, in: size))
+        #expect(FastCGIServer.sendBufferSize(-1) == 0)
     }
 
-    @Test func aContentLengthOfTheResponderIsNotRepeated() {
-        for name in ["Content-Length", "CONTENT-LENGTH", "content-length"] {
-            let text = String(decoding: Response(status: 200, headers: [(name, "2")], body: Array("hi".utf8)).serialized(), as: UTF8.self)
-            #expect(text.lowercased().components(separatedBy: "content-length").count == 2, "\(name)")
+    @Test(arguments: [false, true])
+    func everyConnectionHasTheTimeouts(overTCP: Bool) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fcgi-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("s.sock").path
+        let port = overTCP ? try freeLoopbackPort() : 0
+        let listener = try OpenListener.open(overTCP ? .tcp(host: "127.0.0.1", port: port) : .unixSocket(path: path, mode: 0o600, owner: nil))
+        defer { close(listener.fd) }
+        #expect(!FastCGIServer.EventLoop.hasTimeouts(listener.fd))
+        FastCGIServer.EventLoop.setTimeouts(listener.fd)
+        #expect(FastCGIServer.EventLoop.hasTimeouts(listener.fd))
+        var inherited: Bool?
+        for _ in 0..<2 {
+            let client = overTCP ? try Self.connectLoopback(port) : try FastCGIClient.connect(path)
+            defer { close(client) }
+            let accepted = accept(listener.fd, nil, nil)
+            defer { close(accepted) }
+            #expect(accepted >= 0)
+            FastCGIServer.EventLoop.giveTimeouts(accepted, inherited: &inherited)
+            #expect(FastCGIServer.EventLoop.hasTimeouts(accepted))
+            #expect(inherited != nil)
         }
-        let other = String(decoding: Response(status: 200, headers: [("Content-Lengths", "9")], body: []).serialized(), as: UTF8.self)
-        #expect(other.contains("Content-Length: 0\r\n"))
     }
 
-    @Test func headerValuesKeepTheirCharactersButNoLineBreaks() {
-        let response = Response(status: 200, headers: [("X-Ünï", "a\u{0}b\rc\nd ✓")], body: [])
-        #expect(String(decoding: response.serialized(), as: UTF8.self) == "Status: 200 OK\r\nX-Ünï: abcd ✓\r\nContent-Length: 0\r\n\r\n")
+    static func connectLoopback(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(result == 0)
+        return fd
     }
 }

@@ -6,13 +6,12 @@ import TestSupport
 
 /// `?wait` waits a second as a page that waits on Instagram does; anything else is answered at once.
 struct SlowOrImmediateResponder: Responder {
-    func immediateResponse(to request: Request) -> Response? {
-        request.query == "wait" ? nil : Response(status: 200, body: Array("now".utf8))
-    }
-
-    func respond(to request: Request) async -> Response {
-        try? await Task.sleep(for: .seconds(1))
-        return Response(status: 200, body: Array("waited".utf8))
+    func answer(to request: Request) -> Answer {
+        guard request.query == "wait" else { return .ready(Response(status: 200, body: Array("now".utf8))) }
+        return .waiting {
+            try? await Task.sleep(for: .seconds(1))
+            return Response(status: 200, body: Array("waited".utf8))
+        }
     }
 }
 

@@ -14,9 +14,12 @@ struct Route: Sendable {
 
     /// What answers a route, and whether it waits on the store or Instagram.
     enum Handler: Sendable {
-        /// Needs neither the store nor Instagram (at most a small local file, such as an image copy): answered
-        /// at once on the thread that read the request; in CGI mode without opening either.
+        /// Computed from memory alone: answered at once on the thread that read the request (the event thread
+        /// among them); in CGI mode without opening the store or the HTTP client.
         case immediate(@Sendable (ParsedRequest, HandlerContext) -> Response)
+        /// Reads a small local file (an image copy), and needs neither the store nor Instagram: answered on a
+        /// thread that may block.
+        case reading(@Sendable (ParsedRequest, HandlerContext) -> Response)
         /// Waits on the store or Instagram: runs as a task of its own.
         case waiting(@Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)
         /// Answered at once from what this process keeps in memory when it has it (`immediate` gives nil when it

@@ -73,35 +73,40 @@ public struct Router: Responder {
         }
     }
 
-    public func immediateResponse(to request: Request) -> Response? {
-        switch route(request) {
-        case (let parsed, .immediate(let handler), _): return handler(parsed, context)
-        case (let parsed, .remembered(let handler, _), _): return backends.flatMap { handler(parsed, context, $0) }
-        case (_, .waiting, _): return nil
+    public func answer(to request: Request) -> Answer {
+        let (parsed, handler, name) = route(request)
+        switch handler {
+        case .immediate(let handler):
+            return .ready(handler(parsed, context))
+        case .reading(let handler):
+            return .reading { [context] in handler(parsed, context) }
+        case .remembered(let remembered, let waiting):
+            if let backends, let response = remembered(parsed, context, backends) { return .ready(response) }
+            return .waiting { await self.wait(for: waiting, parsed, route: name) }
+        case .waiting(let waiting):
+            return .waiting { await self.wait(for: waiting, parsed, route: name) }
         }
     }
 
-    public func respond(to request: Request) async -> Response {
-        switch route(request) {
-        case (let parsed, .immediate(let handler), _):
-            return handler(parsed, context)
-        case (let parsed, .waiting(let handler), let name), (let parsed, .remembered(_, let handler), let name):
-            guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
-            let timeline = Timeline()
-            let started = ContinuousClock.now
-            let response = await Timeline.$current.withValue(timeline) { await handler(parsed, context, backends) }
-            let seconds = Timeline.seconds(since: started)
-            if seconds >= configuration.monitoring.slowRequestSeconds {
-                backends.monitoring.slowRequests.wrappingAdd(1, ordering: .relaxed)
-                context.logger.warning(
-                    "slow request",
-                    metadata: [
-                        "route": "\(name)", "method": "\(parsed.method)", "status": "\(response.status)",
-                        "seconds": "\(Timeline.format(seconds))", "where": "\(timeline.summary)",
-                    ])
-            }
-            return response
+    /// A waiting handler's answer, timed: one slower than the configured limit is logged with where its time went.
+    private func wait(
+        for handler: @Sendable (ParsedRequest, HandlerContext, Backends) async -> Response, _ parsed: ParsedRequest, route name: String
+    ) async -> Response {
+        guard let backends else { preconditionFailure("a router without the store and Instagram was asked to wait on them") }
+        let timeline = Timeline()
+        let started = ContinuousClock.now
+        let response = await Timeline.$current.withValue(timeline) { await handler(parsed, context, backends) }
+        let seconds = Timeline.seconds(since: started)
+        if seconds >= configuration.monitoring.slowRequestSeconds {
+            backends.monitoring.slowRequests.wrappingAdd(1, ordering: .relaxed)
+            context.logger.warning(
+                "slow request",
+                metadata: [
+                    "route": "\(name)", "method": "\(parsed.method)", "status": "\(response.status)",
+                    "seconds": "\(Timeline.format(seconds))", "where": "\(timeline.summary)",
+                ])
         }
+        return response
     }
 
     /// Waits for the work a request left running in the background (a feed fetch, the change hook): CGI mode does this after
