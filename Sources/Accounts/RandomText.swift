@@ -1,16 +1,33 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Random bytes for secrets, tickets and browser ids.
 package enum RandomBytes {
-    /// `count` bytes from the system's generator, eight at a time (one getrandom call each).
+    /// `count` bytes from the system's generator: 256 at a time with getentropy(3) (one getrandom call), or eight
+    /// at a time from the standard library's where that fails.
     package static func make(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count + 7)
-        while bytes.count < count {
-            withUnsafeBytes(of: generator.next() as UInt64) { bytes += $0 }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        #if canImport(Glibc)
+        while filled < count {
+            let chunk = min(256, count - filled)
+            guard bytes.withUnsafeMutableBytes({ getentropy($0.baseAddress! + filled, chunk) }) == 0 else { break }
+            filled += chunk
         }
-        return Array(bytes.prefix(count))
+        #endif
+        var generator = SystemRandomNumberGenerator()
+        while filled < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { word in
+                for byte in word where filled < count {
+                    bytes[filled] = byte
+                    filled += 1
+                }
+            }
+        }
+        return bytes
     }
 }
 

@@ -37,14 +37,12 @@ public struct Request: Sendable, Equatable {
 
     /// Builds a request from CGI-style params (`REQUEST_METHOD`, `QUERY_STRING`, `HTTP_*`, …).
     public init(params: [String: String], body: [UInt8] = []) {
-        var headers: [String: String] = [:]
-        // Params in a fixed order, so that two spellings of one header (HTTP_X_A, HTTP_x-a) give the same
-        // request whatever order the dictionary holds them in: the web servers' own upper-case spelling wins.
-        for name in params.keys.sorted() where name.hasPrefix("HTTP_") {
-            let header = Self.headerName(param: name)
-            let isServerSpelling = Self.isServerSpelling(name)
-            if headers[header] == nil || isServerSpelling { headers[header] = params[name] }
+        var headers: [String: String] = Dictionary(minimumCapacity: 24)
+        var twoSpellings = false
+        for (name, value) in params where name.hasPrefix("HTTP_") {
+            if headers.updateValue(value, forKey: Self.headerName(param: name)) != nil { twoSpellings = true }
         }
+        if twoSpellings { headers = Self.headers(spelledTwice: params) }
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
         let https = params["HTTPS"].map { !$0.isEmpty && $0.lowercased() != "off" } ?? false
         self.init(
@@ -61,6 +59,18 @@ public struct Request: Sendable, Equatable {
 }
 
 extension Request {
+    /// The headers when two params spell one header (HTTP_X_A, HTTP_x-a): the params in a fixed order, so that
+    /// they give the same request whatever order the dictionary holds them in; the web servers' own upper-case
+    /// spelling wins.
+    static func headers(spelledTwice params: [String: String]) -> [String: String] {
+        var headers: [String: String] = [:]
+        for name in params.keys.sorted() where name.hasPrefix("HTTP_") {
+            let header = headerName(param: name)
+            if headers[header] == nil || isServerSpelling(name) { headers[header] = params[name] }
+        }
+        return headers
+    }
+
     /// The path as the visitor sent it: `REQUEST_URI` up to its query (every web server passes it), else
     /// `SCRIPT_NAME` and `PATH_INFO`.
     static func path(_ params: [String: String]) -> String {

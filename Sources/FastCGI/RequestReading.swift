@@ -13,7 +13,8 @@ extension FastCGIServer {
     static func read(
         _ request: UnsafeMutablePointer<FCGX_Request>, maxBodyBytes: Int, arrived: RequestScanner.Ready
     ) -> Result<Request, Failure> {
-        var params: [String: String] = [:]
+        // Room for what nginx's fastcgi_params and a browser's headers make, without growing.
+        var params: [String: String] = Dictionary(minimumCapacity: 48)
         if var entry = request.pointee.envp {
             while let pointer = entry.pointee {
                 Self.addParam(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), to: &params)
@@ -64,7 +65,9 @@ extension FastCGIServer {
 
     /// How many body bytes to read: the declared `CONTENT_LENGTH`, or the answer for one that is refused.
     package static func bodyLength(declaredIn params: [String: String], maxBodyBytes: Int) -> Result<Int, Failure> {
-        let text = params["CONTENT_LENGTH"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        var text = params["CONTENT_LENGTH"] ?? ""
+        // What web servers send: digits, or nothing. Anything else is trimmed first.
+        if !text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { text = text.trimmingCharacters(in: .whitespaces) }
         let declared = text.isEmpty ? 0 : Int(text) ?? -1
         guard declared >= 0 else { return .failure(Failure(Response.plain(400, "Malformed Content-Length.\n"))) }
         guard declared <= maxBodyBytes else {

@@ -45,9 +45,11 @@ public struct Response: Sendable, Equatable {
     /// Header names and values never carry a line break: one would split the response.
     /// (CR, LF and NUL are single bytes in UTF-8, never part of another character's encoding.)
     private static func appendClean(_ text: String, to bytes: inout [UInt8]) {
-        let utf8 = text.utf8
-        guard utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { return bytes += utf8 }
-        for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { bytes.append(byte) }
+        var text = text
+        text.withUTF8 { utf8 in
+            guard utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { return bytes.append(contentsOf: utf8) }
+            for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { bytes.append(byte) }
+        }
     }
 
     private static func isContentLength(_ name: String) -> Bool {

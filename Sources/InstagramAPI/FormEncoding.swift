@@ -14,7 +14,8 @@ public enum FormEncoding {
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     public static func percentEncode(_ text: String) -> String {
-        if text.utf8.allSatisfy(isUnreserved) { return text }
+        var text = text
+        if text.withUTF8({ $0.allSatisfy(isUnreserved) }) { return text }
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count * 3)
         for byte in text.utf8 {

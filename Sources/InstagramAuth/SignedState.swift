@@ -101,6 +101,8 @@ public struct BrowserCookie: Sendable {
     public let secure: Bool
     public let maxAgeSeconds: Int
     private let keyed: KeyedMAC
+    /// What follows the value in `Set-Cookie`, the same every time.
+    private let attributes: String
 
     public init(path: String, secure: Bool, maxAgeSeconds: Int, key: [UInt8]) {
         self.name = (secure ? (path == "/" ? "__Host-" : "__Secure-") : "") + Self.baseName
@@ -108,6 +110,7 @@ public struct BrowserCookie: Sendable {
         self.secure = secure
         self.maxAgeSeconds = maxAgeSeconds
         self.keyed = KeyedMAC(HMAC<SHA256>(key: SymmetricKey(data: Array("instagram-auth browser id v1".utf8) + key)))
+        self.attributes = "; Path=\(path); Max-Age=\(maxAgeSeconds); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
     }
 
     /// A fresh browser id: random, with its MAC.
@@ -140,9 +143,7 @@ public struct BrowserCookie: Sendable {
     }
 
     public func header(value: String) -> String {
-        var parts = ["\(name)=\(value)", "Path=\(path)", "Max-Age=\(maxAgeSeconds)", "HttpOnly", "SameSite=Lax"]
-        if secure { parts.append("Secure") }
-        return parts.joined(separator: "; ")
+        name + "=" + value + attributes
     }
 }
 

@@ -281,6 +281,15 @@ struct MessageTests {
         #expect(Request(params: backward) == Request(params: forward))
     }
 
+    @Test func headersWithOneSpellingEachAreAllKept() {
+        var params = ["REQUEST_METHOD": "GET", "HTTP_HOST": "example.com", "HTTP_IF_NONE_MATCH": "\"a\"", "HTTP_x_custom": "1", "CONTENT_TYPE": "text/plain"]
+        for index in 0..<40 { params["HTTP_X_\(index)"] = "\(index)" }
+        let headers = Request(params: params).headers
+        #expect(headers == Request.headers(spelledTwice: params).merging(["content-type": "text/plain"]) { $1 })
+        #expect(headers.count == 44)
+        #expect(headers["if-none-match"] == "\"a\"" && headers["x-custom"] == "1" && headers["x-39"] == "39")
+    }
+
     @Test func paramsSplitAtTheFirstEquals() {
         let params = FastCGIServer.params(["QUERY_STRING=a=b", "NAME=\u{301}value", "NOEQUALS", "=x"])
         #expect(params == ["QUERY_STRING": "a=b", "NAME": "\u{301}value", "": "x"])
@@ -288,8 +297,10 @@ struct MessageTests {
 
     @Test func declaredBodyLength() throws {
         #expect(try FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": " 12 "], maxBodyBytes: 64).get() == 12)
+        #expect(try FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": "64"], maxBodyBytes: 64).get() == 64)
+        #expect(try FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": ""], maxBodyBytes: 64).get() == 0)
         #expect(try FastCGIServer.bodyLength(declaredIn: [:], maxBodyBytes: 64).get() == 0)
-        for (length, status) in [("-1", 400), ("65", 413)] {
+        for (length, status) in [("-1", 400), ("65", 413), ("1 2", 400), ("0x1", 400), ("99999999999999999999999", 400)] {
             guard case .failure(let refusal) = FastCGIServer.bodyLength(declaredIn: ["CONTENT_LENGTH": length], maxBodyBytes: 64) else {
                 Issue.record("CONTENT_LENGTH \(length) accepted")
                 continue

@@ -112,4 +112,15 @@ struct LinkTests {
             scopes: APIProfile.basicDisplay.defaultScopes, state: "st")
         #expect(link.url == "https://api.instagram.com/oauth/authorize?app_id=123&redirect_uri=https%3A%2F%2Fexample.com%2Finstagram%2F&scope=user_profile%2Cuser_media&response_type=code&state=st")
     }
+
+    @Test(arguments: [APIProfile.instagramLogin, .basicDisplay])
+    func aLinkMadeFromItsPartWithoutStateIsTheWholeLink(profile: APIProfile) {
+        let endpoints = Endpoints.defaults(for: profile)
+        let base = AuthorizeLink.withoutState(profile: profile, credentials: credentials, endpoints: endpoints, scopes: ["a", "b c"])
+        for state in ["st", "v1.1.a-b_c.d.e", "&=?# ü"] {
+            let whole = AuthorizeLink(profile: profile, credentials: credentials, endpoints: endpoints, scopes: ["a", "b c"], state: state)
+            #expect(AuthorizeLink(withoutState: base, state: state) == whole)
+            #expect(whole.url.hasSuffix("&state=" + FormEncoding.percentEncode(state)))
+        }
+    }
 }

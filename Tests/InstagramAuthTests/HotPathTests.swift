@@ -102,8 +102,30 @@ struct HotPathTests {
     }
 
     @Test func randomBytesAreAsLongAsAskedAndDiffer() {
-        for count in [0, 1, 7, 8, 9, 12, 18, 24, 33] { #expect(RandomBytes.make(count).count == count) }
+        for count in [0, 1, 7, 8, 9, 12, 18, 24, 33, 256, 300, 600] { #expect(RandomBytes.make(count).count == count) }
+        #expect(RandomBytes.make(600).suffix(300) != [UInt8](repeating: 0, count: 300), "filled beyond the first 256 bytes")
         #expect(RandomBytes.make(24) != RandomBytes.make(24))
+    }
+
+    @Test func etagMatchingReadsTheHeaderAsRFC9110Says() {
+        let etag = "\"abc\""
+        // The obvious computation: split at commas, trim spaces and tabs, compare.
+        func obvious(_ header: String) -> Bool {
+            header.split(separator: ",", omittingEmptySubsequences: false).contains { part in
+                let tag = String(part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+                return tag == "*" || tag == etag || tag == "W/" + etag
+            }
+        }
+        let headers = [
+            "", "*", etag, "W/" + etag, " \t\(etag)\t ", "\"x\", \(etag)", "\"x\",W/\(etag)", "\"x\"", "\"abc", "abc", "W/", "W/\"x\"", ",,",
+            "\(etag)x", "x\(etag)", " , * ", "\"ABC\"", "\u{A0}\(etag)", "w/\(etag)", "\"x\", \"y\" ,\(etag)",
+        ]
+        for header in headers + Self.hostile {
+            #expect(FeedDocument.matches(header, etag) == obvious(header), "\(header.debugDescription)")
+        }
+        #expect(!FeedDocument.matches(nil, etag))
+        #expect(FeedDocument.matches(" \"x\" ,\t\(etag)", etag))
+        #expect(!FeedDocument.matches("\"abd\"", etag))
     }
 
     @Test func percentEncodingMatchesTheRFC3986UnreservedSet() {

@@ -62,10 +62,26 @@ public struct FeedDocument: Sendable {
 
     /// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for it).
     static func matches(_ header: String?, _ etag: String) -> Bool {
-        guard let header else { return false }
-        return header.split(separator: ",").contains { part in
-            let tag = part.trimmingCharacters(in: .whitespaces)
-            return tag == "*" || tag == etag || tag == "W/" + etag
+        guard var header else { return false }
+        return header.withUTF8 { bytes in
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                // Optional whitespace around each tag is spaces and tabs (RFC 9110).
+                var low = start
+                var high = end
+                while low < high && (bytes[low] == 0x20 || bytes[low] == 0x09) { low += 1 }
+                while high > low && (bytes[high - 1] == 0x20 || bytes[high - 1] == 0x09) { high -= 1 }
+                let tag = bytes[low..<high]
+                if tag.elementsEqual("*".utf8) || tag.elementsEqual(etag.utf8)
+                    || (tag.starts(with: "W/".utf8) && tag.dropFirst(2).elementsEqual(etag.utf8))
+                {
+                    return true
+                }
+                start = end + 1
+            }
+            return false
         }
     }
 }

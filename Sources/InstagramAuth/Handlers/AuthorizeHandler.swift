@@ -6,10 +6,7 @@ import InstagramAPI
 enum AuthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
         let browser = request.browser ?? context.cookie.newValue()
-        let configuration = context.configuration
-        let link = AuthorizeLink(
-            profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
-            scopes: configuration.scopes, state: context.signer.issue(browser: browser))
+        let link = AuthorizeLink(withoutState: context.authorizeLinkWithoutState, state: context.signer.issue(browser: browser))
         return context.pages.render(
             "authorize", status: 200, title: "Connect Instagram",
             values: ["authorizeURL": link.url, "stateValidity": Formatting.duration(context.signer.lifetimeSeconds)],

@@ -12,6 +12,8 @@ public struct HandlerContext: Sendable {
     let cookie: BrowserCookie
     let logger: Logger
     let callbackLimit: CallbackLimit
+    /// The authorize link up to its state, made once.
+    let authorizeLinkWithoutState: String
 
     init(configuration: Configuration, pages: Pages, logger: Logger) {
         self.configuration = configuration
@@ -22,6 +24,9 @@ public struct HandlerContext: Sendable {
             key: configuration.stateKey)
         self.logger = logger
         self.callbackLimit = CallbackLimit(perAddress: configuration.callbackLimit)
+        self.authorizeLinkWithoutState = AuthorizeLink.withoutState(
+            profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
+            scopes: configuration.scopes)
     }
 
     /// The page's own URL, where every error page offers to start again.
