@@ -66,6 +66,26 @@ struct HotPathTests {
         #expect(SimpleTemplate("{{n}}")?.render(["n": 3]) == nil)
     }
 
+    @Test(arguments: [nil, "twice {{authorizeURL}} and {{{authorizeURL}}}", "no link at all", "{{#authorizeURL}}in a section: {{authorizeURL}}{{/authorizeURL}}"])
+    func theAuthorizePageMadeAroundItsStateIsTheRenderedPage(template: String?) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tpl-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        if let template { try template.write(to: folder.appendingPathComponent("authorize.mustache"), atomically: true, encoding: .utf8) }
+        let pages = try Pages(overrides: folder.path)
+        let render: @Sendable (String) -> Response = { state in
+            AuthorizeHandler.page(state: state, pages: pages, linkWithoutState: "https://example.com/oauth/authorize?a=1&state=", stateValidity: "10 minutes")
+        }
+        let around = PageAroundValue(render)
+        let signer = StateSigner(key: Array(repeating: 7, count: 32))
+        for state in [signer.issue(browser: "b"), "v1.1.a-b_c.d.e", "", "<b>&amp;", "a b", "ü", "%41"] {
+            let extra: [(name: String, value: String)] = [("Set-Cookie", "c=\(state)")]
+            var expected = render(state)
+            expected.headers += extra
+            #expect(around.response(for: state, extraHeaders: extra) == expected, "\(state.debugDescription)")
+        }
+    }
+
     @Test func aTemplateThatDoesNotParseFailsAtStartOrOnlyThePagesThatNeedIt() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tpl-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -6,10 +6,14 @@ import InstagramAPI
 enum AuthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
         let browser = request.browser ?? context.cookie.newValue()
-        let link = AuthorizeLink(withoutState: context.authorizeLinkWithoutState, state: context.signer.issue(browser: browser))
-        return context.pages.render(
+        return context.authorizePage.response(
+            for: context.signer.issue(browser: browser), extraHeaders: [("Set-Cookie", context.cookie.header(value: browser))])
+    }
+
+    /// The page for one state, rendered in full (`HandlerContext.authorizePage` renders it once, around a marker).
+    static func page(state: String, pages: Pages, linkWithoutState: String, stateValidity: String) -> Response {
+        pages.render(
             "authorize", status: 200, title: "Connect Instagram",
-            values: ["authorizeURL": link.url, "stateValidity": Formatting.duration(context.signer.lifetimeSeconds)],
-            extraHeaders: [("Set-Cookie", context.cookie.header(value: browser))])
+            values: ["authorizeURL": AuthorizeLink(withoutState: linkWithoutState, state: state).url, "stateValidity": stateValidity])
     }
 }

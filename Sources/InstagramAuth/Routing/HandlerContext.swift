@@ -14,6 +14,8 @@ public struct HandlerContext: Sendable {
     let callbackLimit: CallbackLimit
     /// The authorize link up to its state, made once.
     let authorizeLinkWithoutState: String
+    /// The authorize page, rendered once around its state.
+    let authorizePage: PageAroundValue
 
     init(configuration: Configuration, pages: Pages, logger: Logger) {
         self.configuration = configuration
@@ -27,6 +29,11 @@ public struct HandlerContext: Sendable {
         self.authorizeLinkWithoutState = AuthorizeLink.withoutState(
             profile: configuration.profile, credentials: configuration.credentials, endpoints: configuration.endpoints,
             scopes: configuration.scopes)
+        let link = authorizeLinkWithoutState
+        let validity = Formatting.duration(signer.lifetimeSeconds)
+        self.authorizePage = PageAroundValue { state in
+            AuthorizeHandler.page(state: state, pages: pages, linkWithoutState: link, stateValidity: validity)
+        }
     }
 
     /// The page's own URL, where every error page offers to start again.
