@@ -25,8 +25,15 @@ public struct Response: Sendable, Equatable {
     /// The CGI/FastCGI wire form: `Status:` line, headers, a blank line, then the body
     /// (left out when `includeBody` is false, as for HEAD).
     public func serialized(includeBody: Bool = true) -> [UInt8] {
+        var bytes = head(reserving: includeBody ? body.count : 0)
+        if includeBody { bytes += body }
+        return bytes
+    }
+
+    /// The `Status:` line, the headers and the blank line, in an array with room for `extra` more bytes.
+    public func head(reserving extra: Int = 0) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + (includeBody ? body.count : 0))
+        bytes.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + extra)
         bytes += "Status: \(status) \(Response.reason(for: status))\r\n".utf8
         var hasLength = false
         for header in headers {
@@ -38,7 +45,6 @@ public struct Response: Sendable, Equatable {
         }
         if !hasLength { bytes += "Content-Length: \(body.count)\r\n".utf8 }
         bytes += "\r\n".utf8
-        if includeBody { bytes += body }
         return bytes
     }
 

@@ -130,22 +130,9 @@ extension FastCGIServer {
 
     func finish(_ connection: RequestInFlight, with response: Response, includeBody: Bool, bodyRead: Bool) -> Answered {
         let request = connection.request
-        let bytes = response.serialized(includeBody: includeBody)
-        var offset = 0
-        var delivered = true
-        while offset < bytes.count {
-            let chunk = min(bytes.count - offset, 1 << 20)
-            let written = bytes.withUnsafeBufferPointer { buffer in
-                buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: chunk) {
-                    FCGX_PutStr($0, Int32(chunk), request.pointee.out)
-                }
-            }
-            if written < 0 {
-                delivered = false
-                break
-            }
-            offset += chunk
-        }
+        // The head, then the body from where it is: a long body is not copied once more.
+        var delivered = Self.put(response.head(), to: request.pointee.out)
+        if delivered && includeBody { delivered = Self.put(response.body, to: request.pointee.out) }
         request.pointee.keepConnection = 1
         request.pointee.detached = 1
         FCGX_Finish_r(request)  // flushes the answer and FCGI_END_REQUEST; closes the connection on an error
@@ -169,6 +156,20 @@ extension FastCGIServer {
             return .closed
         }
         return .unread(fd)
+    }
+
+    /// Writes `bytes` to a libfcgi stream, a megabyte at a time; false when the stream fails.
+    static func put(_ bytes: [UInt8], to stream: UnsafeMutablePointer<FCGX_Stream>) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let chunk = min(buffer.count - offset, 1 << 20)
+                let start = buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
+                guard FCGX_PutStr(start, Int32(chunk), stream) >= 0 else { return false }
+                offset += chunk
+            }
+            return true
+        }
     }
 
     /// A request's place among `maxInFlight` is free again: counted first, so the gauge never shows more than the limit.

@@ -100,15 +100,20 @@ public struct MediaFolder: Sendable, Equatable {
         guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0, status.st_size <= Self.maxFileBytes else {
             return nil
         }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
-        var read = 0
-        while read < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + read, $0.count - read) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            read += count
+        let size = Int(status.st_size)
+        var complete = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let count = Glibc.read(fd, buffer.baseAddress! + initialized, size - initialized)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else {
+                    complete = false
+                    return
+                }
+                initialized += count
+            }
         }
-        return (bytes, format)
+        return complete ? (bytes, format) : nil
     }
 
     /// Removes the copies named.
