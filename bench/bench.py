@@ -902,6 +902,16 @@ http {{
         for name in FROM_MEMORY:
             share = r["feed", name, "ours"]["rps"] / r["feed", name, "floor"]["rps"]
             out.append((f"{name} ≥ 0.9× the requests/s of the FastCGI floor answering as many bytes", f"{share:.2f}×", share >= 0.9))
+        for target, label in (("ours", ""), ("ours_keepalive", ", with fastcgi_keep_conn")):
+            worst = min(r["page", target, c]["rps"] / r["page", "floor", c]["rps"] for c in (16, 64))
+            out.append((f"authorize page ≥ 0.95× the FastCGI floor's requests/s{label}", f"{worst:.2f}× at least", worst >= 0.95))
+        worst = max(r["callback", "ours", 16, d]["overhead"] for d in (200, 1000))
+        out.append(("callback latency minus Instagram's ≤ 1.0 ms at the median (16 visitors, both delays)", f"at most {worst:.2f} ms",
+                    worst <= 1.0))
+        out.append(("idle RSS of the release binary ≤ 15 MiB", f"{idle[0] / 1024:.1f} MiB", idle[0] <= 15 * 1024))
+        out.append(("RSS with 256 callbacks waiting on a slow Instagram ≤ 1.5× idle", f"{burst[0] / idle[0]:.2f}×", burst[0] <= 1.5 * idle[0]))
+        size = os.path.getsize(self.args.binary) / 1e6
+        out.append(("release binary ≤ 40 MB", f"{size:.1f} MB (bench/README.md: what each part costs)", size <= 40))
         healthy, hanging = r["feed", "feed.json", "ours"]["p99"], r["feed", "feed.json, Instagram hanging", "ours"]["p99"]
         out.append(("feed.json p99 with Instagram hanging as with Instagram healthy (within 1.5× or 1 ms)",
                     f"{hanging:.2f} ms vs {healthy:.2f} ms", hanging <= max(healthy * 1.5, healthy + 1)))

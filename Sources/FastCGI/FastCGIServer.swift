@@ -14,7 +14,7 @@ import Glibc
 /// arrived, looking at the bytes without consuming them (`RequestScanner`). Only then does it let
 /// libfcgi read the request — which cannot block, as every byte it needs is there — and route it.
 /// An answer computed from memory is written there and then when it fits in the send buffer, with
-/// no hop to another thread; an image copy is read on one of the `workers` threads; an answer that
+/// no hop to another thread; a file (an image copy) is read on one of the `workers` threads; an answer that
 /// waits on the store or Instagram runs as its own task; a long answer is written by a writer
 /// thread. So neither an idle or half-sent connection nor a slow Instagram ever holds a thread that
 /// other visitors need. When every place for a request is taken, complete requests queue for the

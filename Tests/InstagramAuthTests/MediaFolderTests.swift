@@ -1,3 +1,4 @@
+import FastCGI
 import Foundation
 import Testing
 
@@ -51,5 +52,53 @@ struct MediaFolderTests {
         let empty = MediaFolder.name(of: [2], format: .jpeg, userID: "1")
         #expect(FileManager.default.createFile(atPath: folder.path + "/" + empty, contents: Data()))
         #expect(folder.read(empty) == nil)
+    }
+
+    @Test func anImageReadAMomentAgoIsAnsweredFromMemoryUntilItIsCheckedAgain() async throws {
+        let harness = try await PageHarness()
+        let media = harness.page.configuration.feed.media
+        let bytes: [UInt8] = [0xFF, 0xD8, 0xFF] + Array(repeating: 7, count: 100)
+        let name = MediaFolder.name(of: bytes, format: .jpeg, userID: "1")
+        try media.write(bytes, as: name)
+        let request = Request(method: "GET", path: "/instagram/media/" + name)
+        guard case .reading(let read) = harness.page.answer(to: request) else { throw Failure("the first request did not read the file") }
+        #expect(read().body == bytes)
+        guard case .ready(let remembered) = harness.page.answer(to: request) else { throw Failure("the next request read the file again") }
+        #expect(remembered.status == 200 && remembered.body == bytes && remembered.value(of: "content-type") == "image/jpeg")
+        #expect(remembered.value(of: "cache-control") == "public, max-age=31536000, immutable")
+        var conditional = request
+        conditional.headers["if-none-match"] = remembered.value(of: "etag")
+        guard case .ready(let notModified) = harness.page.answer(to: conditional) else { throw Failure("a 304 read the file") }
+        #expect(notModified.status == 304 && notModified.body.isEmpty)
+        // Removed by another process: served from memory at most as long as a feed answer would be.
+        media.remove([name])
+        try await Task.sleep(for: .seconds(RenderedFeeds.recheckAfter + 0.05))
+        guard case .reading(let again) = harness.page.answer(to: request) else { throw Failure("a removed image was still answered from memory") }
+        #expect(again().status == 404)
+        try await harness.close()
+    }
+
+    @Test func recentImagesAreBoundedAndForgotten() {
+        let images = RecentImages()
+        let now = Date()
+        images.remember("a", [1, 2, 3], .jpeg, readAt: now)
+        #expect(images.image("a", now: now)?.bytes == [1, 2, 3])
+        #expect(images.image("a", now: now + RenderedFeeds.recheckAfter) == nil, "checked again")
+        images.remember("large", [UInt8](repeating: 0, count: RecentImages.largest + 1), .png, readAt: now)
+        #expect(images.image("large", now: now) == nil && images.bytes == 3)
+        let big = [UInt8](repeating: 0, count: RecentImages.largest)
+        images.remember("b", big, .png, readAt: now)
+        images.remember("b", big, .png, readAt: now)
+        #expect(images.bytes == 3 + big.count, "an image read again replaces itself")
+        // 3 bytes and one big image, then as many more as fill the bound: the last one does not fit.
+        for index in 0..<(RecentImages.capacity / RecentImages.largest - 1) { images.remember("c\(index)", big, .png, readAt: now) }
+        #expect(images.bytes == big.count && images.image("a", now: now) == nil, "past its bound the memory starts again")
+        images.forget()
+        #expect(images.bytes == 0 && images.image("c0", now: now) == nil)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 }

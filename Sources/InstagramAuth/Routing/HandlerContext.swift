@@ -16,6 +16,8 @@ public struct HandlerContext: Sendable {
     let authorizeLinkWithoutState: String
     /// The authorize page, rendered once around its state.
     let authorizePage: PageAroundValue
+    /// Image copies read a moment ago.
+    let recentImages = RecentImages()
 
     init(configuration: Configuration, pages: Pages, logger: Logger) {
         self.configuration = configuration
@@ -61,9 +63,15 @@ public struct Backends: Sendable {
     let feeds: FeedFetches
     let hook: ChangeHook
     let rendered = RenderedFeeds()
+    /// The image copies the handlers' context keeps (`HandlerContext.recentImages`).
+    let recentImages: RecentImages
     let monitoring: Monitoring
 
-    public init(configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, monitoring: Monitoring, logger: Logger) {
+    init(
+        configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, recentImages: RecentImages, monitoring: Monitoring,
+        logger: Logger
+    ) {
+        self.recentImages = recentImages
         let store = TimedStore(base: store)
         self.store = store
         self.monitoring = monitoring
@@ -77,11 +85,12 @@ public struct Backends: Sendable {
     }
 
     /// What this process keeps of `userID`'s feed goes, once the store has let go of the account (a deauthorization,
-    /// a deletion): the answers remembered, what is known of its copy's freshness, and the copies of its images.
+    /// a deletion): the answers and images remembered, what is known of its copy's freshness, and the copies of its images.
     /// How many copies were removed.
     @discardableResult
     func forgetFeed(of userID: String) -> Int {
         rendered.forget()
+        recentImages.forget()
         feeds.forget(userID)
         return feeds.fetcher.settings.media.remove(copiesOf: userID)
     }

@@ -17,9 +17,11 @@ struct Route: Sendable {
         /// Computed from memory alone: answered at once on the thread that read the request (the event thread
         /// among them); in CGI mode without opening the store or the HTTP client.
         case immediate(@Sendable (ParsedRequest, HandlerContext) -> Response)
-        /// Reads a small local file (an image copy), and needs neither the store nor Instagram: answered on a
-        /// thread that may block.
-        case reading(@Sendable (ParsedRequest, HandlerContext) -> Response)
+        /// Reads a small local file (an image copy), and needs neither the store nor Instagram: answered at once
+        /// from memory when `immediate` can (it gives nil when it cannot), else by `reading` on a thread that may block.
+        case reading(
+            immediate: @Sendable (ParsedRequest, HandlerContext) -> Response?,
+            reading: @Sendable (ParsedRequest, HandlerContext) -> Response)
         /// Waits on the store or Instagram: runs as a task of its own.
         case waiting(@Sendable (ParsedRequest, HandlerContext, Backends) async -> Response)
         /// Answered at once from what this process keeps in memory when it has it (`immediate` gives nil when it

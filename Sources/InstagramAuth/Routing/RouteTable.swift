@@ -14,7 +14,7 @@ enum RouteTable {
         // The site's own posts, from the cached copy.
         Route(.file("feed.json"), .remembered(immediate: FeedHandler.remembered, waiting: FeedHandler.respond)),
         Route(.file("feed.html"), .remembered(immediate: FeedHTMLHandler.remembered, waiting: FeedHTMLHandler.respond)),
-        Route(.folder(MediaHandler.folder), .reading(MediaHandler.respond)),
+        Route(.folder(MediaHandler.folder), .reading(immediate: MediaHandler.remembered, reading: MediaHandler.respond)),
         // For monitors and load balancers; the shipped nginx examples let only loopback reach them.
         Route(.file("ping"), .immediate(PingHandler.respond)),
         Route(.file("ready"), .waiting(ReadyHandler.respond)),

@@ -19,10 +19,12 @@ public struct Router: Responder {
         configuration: Configuration, transport: any HTTPTransport, store: any AccountStore, pages: Pages, server: ServerActivity? = nil,
         logger: Logger
     ) {
+        let context = HandlerContext(configuration: configuration, pages: pages, logger: logger)
         self.init(
-            context: HandlerContext(configuration: configuration, pages: pages, logger: logger),
+            context: context,
             backends: Backends(
-                configuration: configuration, transport: transport, store: store, monitoring: Monitoring(server: server), logger: logger))
+                configuration: configuration, transport: transport, store: store, recentImages: context.recentImages,
+                monitoring: Monitoring(server: server), logger: logger))
     }
 
     /// A router that answers only the routes that need no I/O (CGI mode, before it opens anything):
@@ -78,8 +80,9 @@ public struct Router: Responder {
         switch handler {
         case .immediate(let handler):
             return .ready(handler(parsed, context))
-        case .reading(let handler):
-            return .reading { [context] in handler(parsed, context) }
+        case .reading(let remembered, let read):
+            if let response = remembered(parsed, context) { return .ready(response) }
+            return .reading { [context] in read(parsed, context) }
         case .remembered(let remembered, let waiting):
             if let backends, let response = remembered(parsed, context, backends) { return .ready(response) }
             return .waiting { await self.wait(for: waiting, parsed, route: name) }

@@ -1,0 +1,47 @@
+import Foundation
+import Synchronization
+
+/// Image copies read a moment ago, kept in memory: a site shows the same images to every visitor, so most requests
+/// for one are answered without reading its file (and, behind the FastCGI transport, on the thread that read the
+/// request, with no hop to a worker). An image is trusted as long as a feed answer is (`RenderedFeeds.recheckAfter`),
+/// then read again, so a copy another process removed stops being served as soon as a feed that no longer shows it
+/// would. The memory is bounded; a large image is read each time.
+final class RecentImages: Sendable {
+    struct Image: Sendable {
+        let bytes: [UInt8]
+        let format: ImageFormat
+        let readAt: Date
+    }
+
+    /// Bytes kept at most; past it the memory starts again.
+    static let capacity = 8 << 20
+    /// Images larger than this are not kept.
+    static let largest = 1 << 20
+    private let kept = Mutex<(images: [String: Image], bytes: Int)>(([:], 0))
+
+    /// The image `name` read less than `RenderedFeeds.recheckAfter` before `now`; nil when its file must be read.
+    func image(_ name: String, now: Date) -> Image? {
+        guard let image = kept.withLock({ $0.images[name] }), now.timeIntervalSince(image.readAt) < RenderedFeeds.recheckAfter else {
+            return nil
+        }
+        return image
+    }
+
+    func remember(_ name: String, _ bytes: [UInt8], _ format: ImageFormat, readAt: Date) {
+        guard bytes.count <= Self.largest else { return }
+        kept.withLock { kept in
+            if let earlier = kept.images[name] { kept.bytes -= earlier.bytes.count }
+            if kept.bytes + bytes.count > Self.capacity { kept = ([:], 0) }
+            kept.images[name] = Image(bytes: bytes, format: format, readAt: readAt)
+            kept.bytes += bytes.count
+        }
+    }
+
+    /// Forgets every image: an account of this process was deauthorized or deleted.
+    func forget() {
+        kept.withLock { $0 = ([:], 0) }
+    }
+
+    /// Bytes kept now.
+    var bytes: Int { kept.withLock { $0.bytes } }
+}
