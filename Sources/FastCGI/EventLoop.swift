@@ -228,7 +228,7 @@ extension FastCGIServer {
             }
         }
 
-        /// Looks at what a connection holds and hands it to a worker once a whole request is there.
+        /// Looks at what a connection holds and serves it once a whole request is there.
         func examine(_ token: UInt64, _ entry: Watched, hungUp: Bool) {
             let available = Int(ia_readable_bytes(entry.fd))
             var need = 8

@@ -81,18 +81,18 @@ struct MediaFolderTests {
     @Test func recentImagesAreBoundedAndForgotten() {
         let images = RecentImages()
         let now = Date()
-        images.remember("a", [1, 2, 3], .jpeg, readAt: now)
-        #expect(images.image("a", now: now)?.bytes == [1, 2, 3])
+        images.remember("a", Response(status: 200, body: [1, 2, 3]), readAt: now)
+        #expect(images.image("a", now: now)?.answer.body == [1, 2, 3])
         #expect(images.image("a", now: now + RenderedFeeds.recheckAfter) == nil, "checked again")
-        images.remember("large", [UInt8](repeating: 0, count: RecentImages.largest + 1), .png, readAt: now)
+        images.remember("large", Response(status: 200, body: [UInt8](repeating: 0, count: RecentImages.largest + 1)), readAt: now)
         #expect(images.image("large", now: now) == nil && images.bytes == 3)
-        let big = [UInt8](repeating: 0, count: RecentImages.largest)
-        images.remember("b", big, .png, readAt: now)
-        images.remember("b", big, .png, readAt: now)
-        #expect(images.bytes == 3 + big.count, "an image read again replaces itself")
+        let big = Response(status: 200, body: [UInt8](repeating: 0, count: RecentImages.largest))
+        images.remember("b", big, readAt: now)
+        images.remember("b", big, readAt: now)
+        #expect(images.bytes == 3 + big.body.count, "an image read again replaces itself")
         // 3 bytes and one big image, then as many more as fill the bound: the last one does not fit.
-        for index in 0..<(RecentImages.capacity / RecentImages.largest - 1) { images.remember("c\(index)", big, .png, readAt: now) }
-        #expect(images.bytes == big.count && images.image("a", now: now) == nil, "past its bound the memory starts again")
+        for index in 0..<(RecentImages.capacity / RecentImages.largest - 1) { images.remember("c\(index)", big, readAt: now) }
+        #expect(images.bytes == big.body.count && images.image("a", now: now) == nil, "past its bound the memory starts again")
         images.forget()
         #expect(images.bytes == 0 && images.image("c0", now: now) == nil)
     }

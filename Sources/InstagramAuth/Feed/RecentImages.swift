@@ -1,3 +1,4 @@
+import FastCGI
 import Foundation
 import Synchronization
 
@@ -8,8 +9,8 @@ import Synchronization
 /// would. The memory is bounded; a large image is read each time.
 final class RecentImages: Sendable {
     struct Image: Sendable {
-        let bytes: [UInt8]
-        let format: ImageFormat
+        /// The whole answer for the image, headers made once.
+        let answer: Response
         let readAt: Date
     }
 
@@ -27,13 +28,14 @@ final class RecentImages: Sendable {
         return image
     }
 
-    func remember(_ name: String, _ bytes: [UInt8], _ format: ImageFormat, readAt: Date) {
-        guard bytes.count <= Self.largest else { return }
+    func remember(_ name: String, _ answer: Response, readAt: Date) {
+        let size = answer.body.count
+        guard size <= Self.largest else { return }
         kept.withLock { kept in
-            if let earlier = kept.images[name] { kept.bytes -= earlier.bytes.count }
-            if kept.bytes + bytes.count > Self.capacity { kept = ([:], 0) }
-            kept.images[name] = Image(bytes: bytes, format: format, readAt: readAt)
-            kept.bytes += bytes.count
+            if let earlier = kept.images[name] { kept.bytes -= earlier.answer.body.count }
+            if kept.bytes + size > Self.capacity { kept = ([:], 0) }
+            kept.images[name] = Image(answer: answer, readAt: readAt)
+            kept.bytes += size
         }
     }
 

@@ -11,7 +11,8 @@ enum MediaHandler {
     static func remembered(_ request: ParsedRequest, _ context: HandlerContext) -> Response? {
         let name = name(of: request)
         guard let image = context.recentImages.image(name, now: Date()) else { return nil }
-        return answer(request, name: name, image.format, image.bytes)
+        if request.request.headers["if-none-match"] != nil { return answer(request, name: name, image.answer) }
+        return image.answer
     }
 
     static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
@@ -24,15 +25,15 @@ enum MediaHandler {
         }
         let readAt = Date()
         guard let (bytes, format) = media.read(name) else { return context.page(for: .notFound) }
-        context.recentImages.remember(name, bytes, format, readAt: readAt)
-        return answer(request, name: name, format, bytes)
+        let whole = Response(status: 200, headers: [("Content-Type", format.contentType)] + headers(name), body: bytes)
+        context.recentImages.remember(name, whole, readAt: readAt)
+        return answer(request, name: name, whole)
     }
 
-    private static func answer(_ request: ParsedRequest, name: String, _ format: ImageFormat, _ bytes: [UInt8]) -> Response {
-        if FeedDocument.matches(request.request.headers["if-none-match"], etag(name)) {
-            return Response(status: 304, headers: headers(name))
-        }
-        return Response(status: 200, headers: [("Content-Type", format.contentType)] + headers(name), body: bytes)
+    /// `whole`, or a 304 when the request names its validator.
+    private static func answer(_ request: ParsedRequest, name: String, _ whole: Response) -> Response {
+        guard FeedDocument.matches(request.request.headers["if-none-match"], etag(name)) else { return whole }
+        return Response(status: 304, headers: headers(name))
     }
 
     private static func name(of request: ParsedRequest) -> String {
