@@ -37,6 +37,8 @@ extension FastCGIServer {
         /// Whether accepted connections come with the listening socket's timeouts; nil until the first one is seen.
         var timeoutsInherited: Bool?
 
+        /// What is watched on a connection: something to read, the peer's close; reported when it changes.
+        static let connectionEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
         static let listenerToken: UInt64 = 0
         static let wakeToken: UInt64 = 1
 
@@ -180,8 +182,7 @@ extension FastCGIServer {
             let token = nextToken
             nextToken += 1
             watched[token] = Watched(fd: fd, phase: phase)
-            let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-            if ia_epoll_set(server.epoll, EPOLL_CTL_ADD, fd, events, token) != 0 {
+            if ia_epoll_set(server.epoll, EPOLL_CTL_ADD, fd, Self.connectionEvents, token) != 0 {
                 watched[token] = nil
                 drop(fd)
             }
@@ -261,12 +262,12 @@ extension FastCGIServer {
                 if hungUp { return forget(token, closing: true) }
                 watched[token]?.phase = .arriving(need: atLeast, deadline: deadline, bodyDeadline: nil, partial: nil)
             case .partial(let atLeast, let ready):
-                if hungUp || got == peek.count { return handOff(token, ready) }
+                if hungUp || got == peek.count { return handOff(token, ready, hungUp: hungUp) }
                 watched[token]?.phase = .arriving(
                     need: atLeast, deadline: deadline, bodyDeadline: bodyDeadline ?? now() + options.bodyGrace,
                     partial: ready)
             case .ready(let ready):
-                handOff(token, ready)
+                handOff(token, ready, hungUp: hungUp)
             case .tooLarge:
                 server.count { $0.tooLarge += 1 }
                 warn("too-large", "closed a FastCGI connection whose params exceed \(options.maxHeadBytes) bytes")
@@ -286,18 +287,21 @@ extension FastCGIServer {
             return (got, server.scanner.scan(UnsafeRawBufferPointer(rebasing: peek[0..<got])))
         }
 
-        func handOff(_ token: UInt64, _ ready: RequestScanner.Ready) {
+        func handOff(_ token: UInt64, _ ready: RequestScanner.Ready, hungUp: Bool = false) {
             guard let entry = watched[token] else { return }
-            serve(entry.fd, ready, token: token)
+            serve(entry.fd, ready, token: token, hungUp: hungUp)
         }
 
-        /// Serves a connection whose request has arrived (`token` its entry when it is watched), here when a place
-        /// is free, and keeps watching it, or lets it go to the thread or task that answers it.
-        func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?) {
-            switch server.serveOnEventThread(Handoff(fd: fd, ready: ready)) {
-            case .elsewhere:
-                // Only this thread waits on the epoll set: nothing of this connection is seen before it is let go.
+        /// Serves a connection whose request has arrived (`token` its entry when it is watched; `hungUp` when the
+        /// event that brought it said the peer closed its side), here when a place is free, and keeps watching it,
+        /// or lets it go to the thread or task that answers it.
+        func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?, hungUp: Bool = false) {
+            let served = server.serveOnEventThread(Handoff(fd: fd, ready: ready)) {
                 if let token { forget(token, closing: false) }
+            }
+            switch served {
+            case .elsewhere:
+                break
             case .answered(.closed):
                 // Closing it took it out of the epoll set.
                 if let token { watched[token] = nil }
@@ -306,12 +310,29 @@ extension FastCGIServer {
             case .answered(.kept(let fd)):
                 server.count { $0.reused += 1 }
                 let phase = Phase.idle(deadline: now() + options.idleTimeout)
-                if let token { watched[token]?.phase = phase } else { watch(fd, phase) }
+                if let token {
+                    watched[token]?.phase = phase
+                    // The hang-up was in the event already taken: asked again, epoll reports it.
+                    if hungUp { rearm(token, fd) }
+                } else {
+                    watch(fd, phase)
+                }
             case .answered(.unread(let fd)):
                 shutdown(fd, Int32(SHUT_WR))
                 let phase = Phase.closing(deadline: now() + 2, drained: 0)
-                if let token { watched[token]?.phase = phase } else { watch(fd, phase) }
+                if let token {
+                    watched[token]?.phase = phase
+                    // What is left to read came with the event already taken: asked again, epoll reports it.
+                    rearm(token, fd)
+                } else {
+                    watch(fd, phase)
+                }
             }
+        }
+
+        /// Has epoll report a watched connection's present state, as when it was first watched.
+        func rearm(_ token: UInt64, _ fd: Int32) {
+            if ia_epoll_set(server.epoll, EPOLL_CTL_MOD, fd, Self.connectionEvents, token) != 0 { forget(token, closing: true) }
         }
 
         func receiveAnswered(_ fd: Int32, keep: Bool) {

@@ -45,8 +45,12 @@ public final class FastCGIServer: @unchecked Sendable {
     let workersDone = DispatchGroup()
     /// Where a long answer is written: the write waits for the web server to take it.
     let writers = DispatchQueue(label: "instagram-auth.fastcgi.writers", attributes: .concurrent)
-    /// The connections' send buffer size, read from the first one (0 until then).
+    /// The connections' send buffer size on a Unix socket, where every connection starts with the same and keeps
+    /// it: read from the first one (0 until then). A TCP connection's is read each time (it moves with the route
+    /// and the system's memory).
     let sendBufferSize = Atomic<Int>(0)
+    /// The listening socket is a Unix socket.
+    let isUnixSocket: Bool
     /// The peers FCGI_WEB_SERVER_ADDRS allows, as IPv6 addresses (IPv4 ones mapped); nil for any.
     let webServerAddresses: Set<PeerAddress>?
 
@@ -58,6 +62,7 @@ public final class FastCGIServer: @unchecked Sendable {
         // Read first: a list that names something other than an address is refused before anything is opened.
         self.webServerAddresses = try Self.allowedWebServers(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
         self.listener = listener
+        self.isUnixSocket = Self.family(of: listener.fd) == sa_family_t(AF_UNIX)
         self.responder = responder
         self.options = options
         self.activity = activity
@@ -86,6 +91,16 @@ public final class FastCGIServer: @unchecked Sendable {
     deinit {
         close(epoll)
         close(wake)
+    }
+
+    /// The address family of a socket; nil when it cannot be read.
+    static func family(of fd: Int32) -> sa_family_t? {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return named == 0 ? address.ss_family : nil
     }
 
     public var counts: Counters { activity.counters.withLock { $0 } }

@@ -41,20 +41,22 @@ extension FastCGIServer {
     }
 
     /// Serves a request on the event thread when one of `maxInFlight` places is free and none is queued for;
-    /// otherwise queues it for the workers, which wait for a place.
-    func serveOnEventThread(_ handoff: Handoff) -> Served {
+    /// otherwise queues it for the workers, which wait for a place. `lettingGo` runs just before another thread
+    /// or a task may touch the connection: the event thread stops watching it there.
+    func serveOnEventThread(_ handoff: Handoff, lettingGo: () -> Void) -> Served {
         guard activity.queued.load(ordering: .relaxed) == 0, slots.wait(timeout: .now()) == .success else {
+            lettingGo()
             enqueue(handoff)
             return .elsewhere
         }
-        return serve(handoff, onEventThread: true)
+        return serve(handoff, onEventThread: true, lettingGo: lettingGo)
     }
 
     /// Lets libfcgi read the request, which cannot block (every byte it needs has arrived), and gives the
     /// responder's answer: on this thread when it is ready and fits in the connection's send buffer; a file to
     /// read, when this is the event thread, on a worker; a long answer on a writer thread; a waiting one as a task.
     /// The caller holds one of `maxInFlight` places, given back once the answer is written.
-    func serve(_ handoff: Handoff, onEventThread: Bool) -> Served {
+    func serve(_ handoff: Handoff, onEventThread: Bool, lettingGo: () -> Void = {}) -> Served {
         activity.began()
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         FCGX_InitRequest(request, -1, 0)
@@ -75,22 +77,26 @@ extension FastCGIServer {
         let incoming: Request
         switch Self.read(request, maxBodyBytes: options.maxBodyBytes, arrived: handoff.ready) {
         case .success(let read): incoming = read
-        case .failure(let refusal): return give(connection, refusal.response, includeBody: true, bodyRead: false)
+        case .failure(let refusal): return give(connection, refusal.response, includeBody: true, bodyRead: false, lettingGo: lettingGo)
         }
         let includeBody = incoming.method != "HEAD"
         switch responder.answer(to: incoming) {
         case .ready(let response):
-            return give(connection, response, includeBody: includeBody, bodyRead: true)
+            return give(connection, response, includeBody: includeBody, bodyRead: true, lettingGo: lettingGo)
         case .reading(let read):
             guard onEventThread else { return give(connection, read(), includeBody: includeBody, bodyRead: true) }
+            lettingGo()
+            // Ahead of any request queued for a place (the queue is first in, first out, and none is queued now):
+            // a worker reads it without waiting for a place, as it holds one.
             jobs.put(.read(connection, read, includeBody: includeBody))
             return .elsewhere
         case .waiting(let wait):
             guard activity.waiting.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxWaiting else {
                 activity.waiting.wrappingSubtract(1, ordering: .relaxed)
                 count { $0.busy += 1 }
-                return give(connection, Self.busy, includeBody: includeBody, bodyRead: true)
+                return give(connection, Self.busy, includeBody: includeBody, bodyRead: true, lettingGo: lettingGo)
             }
+            lettingGo()
             Task {
                 let response = await wait()
                 self.activity.waiting.wrappingSubtract(1, ordering: .relaxed)
@@ -111,10 +117,13 @@ extension FastCGIServer {
 
     /// Writes the answer from the calling thread when it fits in the connection's send buffer, so the
     /// write cannot block; otherwise a writer thread waits for the web server to take it.
-    func give(_ connection: RequestInFlight, _ response: Response, includeBody: Bool, bodyRead: Bool) -> Served {
+    func give(
+        _ connection: RequestInFlight, _ response: Response, includeBody: Bool, bodyRead: Bool, lettingGo: () -> Void = {}
+    ) -> Served {
         if hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048) {
             return .answered(finish(connection, with: response, includeBody: includeBody, bodyRead: bodyRead))
         }
+        lettingGo()
         writers.async { self.handBack(self.finish(connection, with: response, includeBody: includeBody, bodyRead: bodyRead)) }
         return .elsewhere
     }
@@ -178,9 +187,10 @@ extension FastCGIServer {
         slots.signal()
     }
 
-    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare. The buffer's size is
-    /// read once: every connection of one listener starts with the same (a TCP one only grows).
+    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare. On a Unix socket the
+    /// buffer's size is read once (`sendBufferSize`).
     func hasRoom(_ fd: Int32, for bytes: Int) -> Bool {
+        guard isUnixSocket else { return Self.hasRoom(fd, for: bytes, in: Self.sendBufferSize(fd)) }
         var size = sendBufferSize.load(ordering: .relaxed)
         if size == 0 {
             size = Self.sendBufferSize(fd)

@@ -231,6 +231,28 @@ struct AbuseTests {
         #expect(closed < 3)
     }
 
+    @Test func aKeptConnectionWhosePeerClosedWithItsRequestIsClosedOnceAnswered() async throws {
+        let running = try RunningServer(options: .init(workers: 1), responder: ImmediateResponder())
+        let socket = running.socketPath
+        let (status, closedAfter) = try await offPool { () -> (Int, Double?) in
+            let kept = try FastCGIClient.connect(socket)
+            defer { close(kept) }
+            Thread.sleep(forTimeInterval: 0.2)  // watched by the event thread before its request comes
+            // The event thread is held for a moment, so that the request and the close reach it as one event.
+            let holder = Thread { _ = try? FastCGIClient.request(socket: socket, params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "hold=400"]) }
+            holder.start()
+            Thread.sleep(forTimeInterval: 0.1)
+            try FastCGIClient.writeAll(kept, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "now"], keepConnection: true))
+            shutdown(kept, Int32(SHUT_WR))
+            let status = try FastCGIClient.readReply(kept).status
+            return (status, secondsUntilClosed(kept, within: 5))
+        }
+        #expect(try await running.stopOffPool())
+        #expect(status == 200)
+        let closed = try #require(closedAfter, "the connection was kept after its peer closed")
+        #expect(closed < 1)
+    }
+
     @Test func aManagementRecordBeforeTheRequestIsAnswered() async throws {
         let running = try RunningServer(options: .init(workers: 1))
         let socket = running.socketPath

@@ -10,7 +10,8 @@ import Glibc
 #endif
 
 /// Answers from memory when asked `?now[=SIZE]`, after reading for `MS` milliseconds when asked `?read=MS`
-/// (as an image copy is read), and counts the requests that waited.
+/// (as an image copy is read), from memory after computing for `MS` milliseconds when asked `?hold=MS` (holding
+/// the thread that asks, the event thread among them), and counts the requests that waited.
 final class ImmediateResponder: Responder, @unchecked Sendable {
     private let lock = NSLock()
     private var slowCalls = 0
@@ -20,6 +21,10 @@ final class ImmediateResponder: Responder, @unchecked Sendable {
         if request.query.hasPrefix("now") {
             let size = Int(request.query.dropFirst(4)) ?? 0
             return .ready(Response(status: 200, headers: [("X-Path", "now")], body: Array(repeating: 0x62, count: size)))
+        }
+        if request.query.hasPrefix("hold="), let milliseconds = Int(request.query.dropFirst(5)) {
+            Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+            return .ready(Response(status: 200, headers: [("X-Path", "held")], body: Array("held".utf8)))
         }
         if request.query.hasPrefix("read="), let milliseconds = Int(request.query.dropFirst(5)) {
             return .reading {

@@ -66,7 +66,10 @@ struct HotPathTests {
         #expect(SimpleTemplate("{{n}}")?.render(["n": 3]) == nil)
     }
 
-    @Test(arguments: [nil, "twice {{authorizeURL}} and {{{authorizeURL}}}", "no link at all", "{{#authorizeURL}}in a section: {{authorizeURL}}{{/authorizeURL}}"])
+    @Test(arguments: [
+        nil, "twice {{authorizeURL}} and {{{authorizeURL}}}", "no link at all", "{{#authorizeURL}}in a section: {{authorizeURL}}{{/authorizeURL}}",
+        "transformed: {{uppercased(authorizeURL)}}", "{{authorizeURL}} {{reversed(authorizeURL)}}",
+    ])
     func theAuthorizePageMadeAroundItsStateIsTheRenderedPage(template: String?) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tpl-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

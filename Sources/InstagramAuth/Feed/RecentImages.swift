@@ -22,10 +22,10 @@ final class RecentImages: Sendable {
 
     /// The image `name` read less than `RenderedFeeds.recheckAfter` before `now`; nil when its file must be read.
     func image(_ name: String, now: Date) -> Image? {
-        guard let image = kept.withLock({ $0.images[name] }), now.timeIntervalSince(image.readAt) < RenderedFeeds.recheckAfter else {
-            return nil
-        }
-        return image
+        guard let image = kept.withLock({ $0.images[name] }) else { return nil }
+        // A clock set back makes the age negative: read again, rather than trust the image until the clock catches up.
+        let age = now.timeIntervalSince(image.readAt)
+        return age >= 0 && age < RenderedFeeds.recheckAfter ? image : nil
     }
 
     func remember(_ name: String, _ answer: Response, readAt: Date) {

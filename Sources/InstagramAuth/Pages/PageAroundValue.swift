@@ -9,8 +9,9 @@ struct PageAroundValue: Sendable {
     private let render: @Sendable (String) -> Response
     private let status: Int
     private let headers: [(name: String, value: String)]
-    /// The rendered page split at each marker.
-    private let parts: [[UInt8]]
+    /// The rendered page split at each marker; nil when putting a value in the marker's place does not give the page
+    /// rendering gives (a template that changes the value, with a Mustache transform such as `uppercased`).
+    private let parts: [[UInt8]]?
 
     init(_ render: @escaping @Sendable (String) -> Response) {
         self.render = render
@@ -19,23 +20,32 @@ struct PageAroundValue: Sendable {
         let page = render(marker)
         status = page.status
         headers = page.headers
-        parts = Self.split(page.body, at: Array(marker.utf8))
+        let parts = Self.split(page.body, at: Array(marker.utf8))
+        // Checked with another value: the page made from the parts must be the page rendered.
+        let check = "c" + Base64URL.encode(RandomBytes.make(24))
+        let rendered = render(check)
+        let made = Self.join(parts, with: check)
+        self.parts = Response(status: status, headers: headers, body: made) == rendered ? parts : nil
     }
 
     /// The page for `value`, with `extraHeaders` after the page's own.
     func response(for value: String, extraHeaders: [(name: String, value: String)] = []) -> Response {
-        guard value.utf8.allSatisfy(Self.keptByEveryEscaping) else {
+        guard let parts, value.utf8.allSatisfy(Self.keptByEveryEscaping) else {
             var page = render(value)
             page.headers += extraHeaders
             return page
         }
+        return Response(status: status, headers: headers + extraHeaders, body: Self.join(parts, with: value))
+    }
+
+    private static func join(_ parts: [[UInt8]], with value: String) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(parts.reduce(0) { $0 + $1.count } + (parts.count - 1) * value.utf8.count)
         for (index, part) in parts.enumerated() {
             if index > 0 { body += value.utf8 }
             body += part
         }
-        return Response(status: status, headers: headers + extraHeaders, body: body)
+        return body
     }
 
     private static func keptByEveryEscaping(_ byte: UInt8) -> Bool {

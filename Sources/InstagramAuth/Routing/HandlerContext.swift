@@ -90,8 +90,10 @@ public struct Backends: Sendable {
     @discardableResult
     func forgetFeed(of userID: String) -> Int {
         rendered.forget()
-        recentImages.forget()
         feeds.forget(userID)
-        return feeds.fetcher.settings.media.remove(copiesOf: userID)
+        let removed = feeds.fetcher.settings.media.remove(copiesOf: userID)
+        // After the files: a read that ran meanwhile cannot keep an image of the account.
+        recentImages.forget()
+        return removed
     }
 }
