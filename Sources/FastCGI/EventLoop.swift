@@ -53,7 +53,7 @@ extension FastCGIServer {
         func run() {
             let flags = fcntl(server.listener.fd, F_GETFL)
             _ = fcntl(server.listener.fd, F_SETFL, flags | O_NONBLOCK)
-            Self.setTimeouts(server.listener.fd)
+            SocketTimeouts.set(server.listener.fd)
             setListening(true)
             var tokens = [UInt64](repeating: 0, count: 256)
             var events = [UInt32](repeating: 0, count: 256)
@@ -137,7 +137,7 @@ extension FastCGIServer {
                     var on: Int32 = 1
                     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
                 }
-                Self.giveTimeouts(fd, inherited: &timeoutsInherited)
+                SocketTimeouts.give(fd, inherited: &timeoutsInherited)
                 held += 1
                 server.activity.connections.wrappingAdd(1, ordering: .relaxed)
                 server.count { $0.accepted += 1 }
@@ -152,32 +152,6 @@ extension FastCGIServer {
             setListening(false)
         }
 
-        /// Backstops: no read or write on a connection may wait longer than this many seconds. Set on the listening
-        /// socket too: Linux gives a TCP listener's timeouts to every connection it accepts, so they are set once.
-        static let socketTimeout = 10
-
-        static func setTimeouts(_ fd: Int32) {
-            var limit = timeval(tv_sec: Self.socketTimeout, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        }
-
-        /// Gives an accepted connection the timeouts, unless connections are known to come with them: a TCP one
-        /// takes the listening socket's, a Unix one does not. `inherited` is found out on the first connection.
-        static func giveTimeouts(_ fd: Int32, inherited: inout Bool?) {
-            if inherited == nil { inherited = hasTimeouts(fd) }
-            if inherited == false { setTimeouts(fd) }
-        }
-
-        /// Whether `fd` already has both timeouts.
-        static func hasTimeouts(_ fd: Int32) -> Bool {
-            [SO_RCVTIMEO, SO_SNDTIMEO].allSatisfy { option in
-                var limit = timeval()
-                var length = socklen_t(MemoryLayout<timeval>.size)
-                return getsockopt(fd, SOL_SOCKET, option, &limit, &length) == 0 && limit.tv_sec == socketTimeout && limit.tv_usec == 0
-            }
-        }
-
         func watch(_ fd: Int32, _ phase: Phase) {
             let token = nextToken
             nextToken += 1
@@ -190,6 +164,11 @@ extension FastCGIServer {
 
         func drop(_ fd: Int32) {
             close(fd)
+            dropped()
+        }
+
+        /// A connection of this thread's is closed: counted out.
+        func dropped() {
             held -= 1
             server.activity.connections.wrappingSubtract(1, ordering: .relaxed)
         }
@@ -305,8 +284,7 @@ extension FastCGIServer {
             case .answered(.closed):
                 // Closing it took it out of the epoll set.
                 if let token { watched[token] = nil }
-                held -= 1
-                server.activity.connections.wrappingSubtract(1, ordering: .relaxed)
+                dropped()
             case .answered(.kept(let fd)):
                 server.count { $0.reused += 1 }
                 let phase = Phase.idle(deadline: now() + options.idleTimeout)

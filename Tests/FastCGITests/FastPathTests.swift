@@ -125,9 +125,9 @@ struct FastPathTests {
         let port = overTCP ? try freeLoopbackPort() : 0
         let listener = try OpenListener.open(overTCP ? .tcp(host: "127.0.0.1", port: port) : .unixSocket(path: path, mode: 0o600, owner: nil))
         defer { close(listener.fd) }
-        #expect(!FastCGIServer.EventLoop.hasTimeouts(listener.fd))
-        FastCGIServer.EventLoop.setTimeouts(listener.fd)
-        #expect(FastCGIServer.EventLoop.hasTimeouts(listener.fd))
+        #expect(!SocketTimeouts.isSet(on: listener.fd))
+        SocketTimeouts.set(listener.fd)
+        #expect(SocketTimeouts.isSet(on: listener.fd))
         var inherited: Bool?
         for _ in 0..<2 {
             let client = overTCP ? try Self.connectLoopback(port) : try FastCGIClient.connect(path)
@@ -135,8 +135,8 @@ struct FastPathTests {
             let accepted = accept(listener.fd, nil, nil)
             defer { close(accepted) }
             #expect(accepted >= 0)
-            FastCGIServer.EventLoop.giveTimeouts(accepted, inherited: &inherited)
-            #expect(FastCGIServer.EventLoop.hasTimeouts(accepted))
+            SocketTimeouts.give(accepted, inherited: &inherited)
+            #expect(SocketTimeouts.isSet(on: accepted))
             #expect(inherited != nil)
         }
     }
