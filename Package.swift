@@ -76,6 +76,7 @@ let package = Package(
                 "FastCGI",
                 "InstagramAPI",
                 "LogHandlers",
+                "ProcessMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -118,11 +119,14 @@ let package = Package(
         .target(name: "LogHandlers", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // Starts a program with its three standard descriptors and no other: every child the tests start.
         .target(name: "ChildProcess", dependencies: ["CSpawn"]),
+        // The serving process's own pages: what starting alone touched is let go of once it serves.
+        .target(name: "ProcessMemory"),
         .target(name: "CSpawn"),
         // For the tests only, never a dependency of a shipped product: a raw FastCGI client, a PostgreSQL
         // server of Debian's in a temporary folder, and off-pool waiting with its watch.
         .target(name: "TestSupport", dependencies: ["ChildProcess", "FastCGI"]),
         .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess", "TestSupport"]),
+        .testTarget(name: "ProcessMemoryTests", dependencies: ["ProcessMemory"]),
         .testTarget(
             name: "FastCGITests",
             dependencies: ["FastCGI", "TestSupport", .product(name: "Logging", package: "swift-log")]),

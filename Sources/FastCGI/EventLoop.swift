@@ -22,6 +22,8 @@ extension FastCGIServer {
         struct Watched {
             let fd: Int32
             var phase: Phase
+            /// No answer was written on it yet: its send buffer is empty.
+            var fresh: Bool
         }
 
         let server: FastCGIServer
@@ -137,25 +139,24 @@ extension FastCGIServer {
                     var on: Int32 = 1
                     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
                 }
-                SocketTimeouts.give(fd, inherited: &timeoutsInherited)
                 held += 1
                 server.activity.connections.wrappingAdd(1, ordering: .relaxed)
                 server.count { $0.accepted += 1 }
                 // Web servers send the request as soon as they connect: when it is all there already,
                 // serve it without watching the connection first.
                 if case .ready(let ready)? = peekAndScan(fd, upTo: peek.count)?.scan {
-                    serve(fd, ready, token: nil)
+                    serve(fd, ready, token: nil, fresh: true)
                     continue
                 }
-                watch(fd, .arriving(need: 8, deadline: now() + options.requestTimeout, bodyDeadline: nil, partial: nil))
+                watch(fd, .arriving(need: 8, deadline: now() + options.requestTimeout, bodyDeadline: nil, partial: nil), fresh: true)
             }
             setListening(false)
         }
 
-        func watch(_ fd: Int32, _ phase: Phase) {
+        func watch(_ fd: Int32, _ phase: Phase, fresh: Bool = false) {
             let token = nextToken
             nextToken += 1
-            watched[token] = Watched(fd: fd, phase: phase)
+            watched[token] = Watched(fd: fd, phase: phase, fresh: fresh)
             if ia_epoll_set(server.epoll, EPOLL_CTL_ADD, fd, Self.connectionEvents, token) != 0 {
                 watched[token] = nil
                 drop(fd)
@@ -268,15 +269,17 @@ extension FastCGIServer {
 
         func handOff(_ token: UInt64, _ ready: RequestScanner.Ready, hungUp: Bool = false) {
             guard let entry = watched[token] else { return }
-            serve(entry.fd, ready, token: token, hungUp: hungUp)
+            serve(entry.fd, ready, token: token, fresh: entry.fresh, hungUp: hungUp)
         }
 
-        /// Serves a connection whose request has arrived (`token` its entry when it is watched; `hungUp` when the
-        /// event that brought it said the peer closed its side), here when a place is free, and keeps watching it,
-        /// or lets it go to the thread or task that answers it.
-        func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?, hungUp: Bool = false) {
-            let served = server.serveOnEventThread(Handoff(fd: fd, ready: ready)) {
+        /// Serves a connection whose request has arrived (`token` its entry when it is watched; `fresh` when no
+        /// answer was written on it yet; `hungUp` when the event that brought it said the peer closed its side), here
+        /// when a place is free, and keeps watching it, or lets it go to the thread or task that answers it.
+        func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?, fresh: Bool, hungUp: Bool = false) {
+            let served = server.serveOnEventThread(Handoff(fd: fd, ready: ready, fresh: fresh)) {
                 if let token { forget(token, closing: false) }
+                // Here every read and write finds its bytes or its room; elsewhere one may wait, for at most the timeouts.
+                SocketTimeouts.give(fd, inherited: &timeoutsInherited)
             }
             switch served {
             case .elsewhere:
@@ -290,6 +293,7 @@ extension FastCGIServer {
                 let phase = Phase.idle(deadline: now() + options.idleTimeout)
                 if let token {
                     watched[token]?.phase = phase
+                    watched[token]?.fresh = false
                     // The hang-up was in the event already taken: asked again, epoll reports it.
                     if hungUp { rearm(token, fd) }
                 } else {

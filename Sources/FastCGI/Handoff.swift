@@ -4,6 +4,8 @@ import Foundation
 struct Handoff: Sendable {
     let fd: Int32
     let ready: RequestScanner.Ready
+    /// No answer was written on the connection yet: nothing waits in its send buffer.
+    let fresh: Bool
 }
 
 /// What the event thread leaves to the worker threads.

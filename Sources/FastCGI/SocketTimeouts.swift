@@ -2,8 +2,10 @@
 import Glibc
 #endif
 
-/// Backstops on every connection: no read or write may wait longer than `limit` seconds. Set on the listening
-/// socket too: Linux gives a TCP listener's timeouts to every connection it accepts, so there they are set once.
+/// Backstops on every connection a worker, a writer or a task answers: no read or write may wait longer than
+/// `limit` seconds. The event thread never waits on a connection (it reads what has arrived, writes what fits), so
+/// a connection it answers needs none. Set on the listening socket too: Linux gives a TCP listener's timeouts to
+/// every connection it accepts, so there they are set once.
 enum SocketTimeouts {
     static let limit = 10
 
@@ -13,8 +15,8 @@ enum SocketTimeouts {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Gives an accepted connection the timeouts, unless connections are known to come with them: a TCP one
-    /// takes the listening socket's, a Unix one does not. `inherited` is found out on the first connection.
+    /// Gives a connection the timeouts, unless connections are known to come with them: a TCP one takes the
+    /// listening socket's, a Unix one does not. `inherited` is found out on the first connection given them.
     static func give(_ fd: Int32, inherited: inout Bool?) {
         if inherited == nil { inherited = isSet(on: fd) }
         if inherited == false { set(fd) }

@@ -73,7 +73,7 @@ extension FastCGIServer {
             count { $0.malformed += 1 }
             return .answered(.closed)
         }
-        let connection = RequestInFlight(request: request, ready: handoff.ready)
+        let connection = RequestInFlight(request: request, ready: handoff.ready, fresh: handoff.fresh)
         let incoming: Request
         switch Self.read(request, maxBodyBytes: options.maxBodyBytes, arrived: handoff.ready) {
         case .success(let read): incoming = read
@@ -120,7 +120,7 @@ extension FastCGIServer {
     func give(
         _ connection: RequestInFlight, _ response: Response, includeBody: Bool, bodyRead: Bool, lettingGo: () -> Void = {}
     ) -> Served {
-        if hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048) {
+        if hasRoom(connection.request.pointee.ipcFd, for: (includeBody ? response.body.count : 0) + 2048, empty: connection.fresh) {
             return .answered(finish(connection, with: response, includeBody: includeBody, bodyRead: bodyRead))
         }
         lettingGo()
@@ -187,21 +187,22 @@ extension FastCGIServer {
         slots.signal()
     }
 
-    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare. On a Unix socket the
-    /// buffer's size is read once (`sendBufferSize`).
-    func hasRoom(_ fd: Int32, for bytes: Int) -> Bool {
-        guard isUnixSocket else { return Self.hasRoom(fd, for: bytes, in: Self.sendBufferSize(fd)) }
+    /// Whether `bytes` more fit in the connection's send buffer now, with room to spare (`empty` when nothing
+    /// was written on it yet). On a Unix socket the buffer's size is read once (`sendBufferSize`).
+    func hasRoom(_ fd: Int32, for bytes: Int, empty: Bool) -> Bool {
+        guard isUnixSocket else { return Self.hasRoom(fd, for: bytes, in: Self.sendBufferSize(fd), empty: empty) }
         var size = sendBufferSize.load(ordering: .relaxed)
         if size == 0 {
             size = Self.sendBufferSize(fd)
             sendBufferSize.store(size, ordering: .relaxed)
         }
-        return Self.hasRoom(fd, for: bytes, in: size)
+        return Self.hasRoom(fd, for: bytes, in: size, empty: empty)
     }
 
-    /// Whether `bytes` more fit in a send buffer of `size` bytes on `fd`, with room to spare.
-    static func hasRoom(_ fd: Int32, for bytes: Int, in size: Int) -> Bool {
-        let queued = ia_unsent_bytes(fd)
+    /// Whether `bytes` more fit in a send buffer of `size` bytes on `fd`, with room to spare. What waits in it is
+    /// asked of the kernel unless the buffer is known to be `empty`.
+    static func hasRoom(_ fd: Int32, for bytes: Int, in size: Int, empty: Bool = false) -> Bool {
+        let queued = empty ? 0 : ia_unsent_bytes(fd)
         return queued >= 0 && size - Int(queued) >= 2 * bytes
     }
 
@@ -217,5 +218,6 @@ extension FastCGIServer {
     struct RequestInFlight: @unchecked Sendable {
         let request: UnsafeMutablePointer<FCGX_Request>
         let ready: RequestScanner.Ready
+        let fresh: Bool
     }
 }

@@ -6,6 +6,7 @@ import InstagramAPI
 import InstagramAuth
 import LogHandlers
 import Logging
+import ProcessMemory
 
 #if canImport(Glibc)
 import Glibc
@@ -130,6 +131,9 @@ struct Serve: AsyncParsableCommand {
                 "api": "\(configuration.profile.rawValue)", "redirect_uri": "\(configuration.credentials.redirectURI)",
                 "listen": "\(describe(listener))", "database": "\(configuration.database)",
             ])
+        // Idle, the responder then holds the pages serving touches, not every page starting did.
+        let released = StartPages.letGo()
+        logger.debug("pages touched while starting let go", metadata: ["bytes": "\(released)"])
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
                 server.run()

@@ -9,7 +9,8 @@ import TestSupport
 import Glibc
 #endif
 
-/// Answers from memory when asked `?now[=SIZE]`, after reading for `MS` milliseconds when asked `?read=MS`
+/// Answers from memory when asked `?now[=SIZE]`, as a task after `MS` milliseconds when asked `?wait=MS`, after
+/// reading for `MS` milliseconds when asked `?read=MS`
 /// (as an image copy is read), from memory after computing for `MS` milliseconds when asked `?hold=MS` (holding
 /// the thread that asks, the event thread among them), and counts the requests that waited.
 final class ImmediateResponder: Responder, @unchecked Sendable {
@@ -25,6 +26,12 @@ final class ImmediateResponder: Responder, @unchecked Sendable {
         if request.query.hasPrefix("hold="), let milliseconds = Int(request.query.dropFirst(5)) {
             Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
             return .ready(Response(status: 200, headers: [("X-Path", "held")], body: Array("held".utf8)))
+        }
+        if request.query.hasPrefix("wait="), let milliseconds = Int(request.query.dropFirst(5)) {
+            return .waiting {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                return Response(status: 200, headers: [("X-Path", "waited")], body: Array("waited".utf8))
+            }
         }
         if request.query.hasPrefix("read="), let milliseconds = Int(request.query.dropFirst(5)) {
             return .reading {
@@ -138,6 +145,69 @@ struct FastPathTests {
             SocketTimeouts.give(accepted, inherited: &inherited)
             #expect(SocketTimeouts.isSet(on: accepted))
             #expect(inherited != nil)
+        }
+    }
+
+    @Test func aConnectionAnsweredElsewhereHasTheTimeoutsAndOneAnsweredHereNone() async throws {
+        let running = try RunningServer(options: .init(workers: 1), responder: ImmediateResponder())
+        let socket = running.socketPath
+        let (waiting, kept) = try await offPool { () -> ([Bool], [Bool]) in
+            let client = try FastCGIClient.connect(socket)
+            defer { close(client) }
+            try FastCGIClient.writeAll(client, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "wait=400"]))
+            Thread.sleep(forTimeInterval: 0.2)
+            let waiting = Self.serverEnds(of: socket).map(SocketTimeouts.isSet(on:))
+            #expect(try FastCGIClient.readReply(client).body == "waited")
+
+            let idle = try FastCGIClient.connect(socket)
+            defer { close(idle) }
+            try FastCGIClient.writeAll(idle, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "now=3"], keepConnection: true))
+            #expect(try FastCGIClient.readReply(idle).body == "bbb")
+            return (waiting, Self.serverEnds(of: socket).map(SocketTimeouts.isSet(on:)))
+        }
+        #expect(try await running.stopOffPool())
+        #expect(waiting == [true], "a task answers it: its writes may wait, for at most the timeouts")
+        #expect(kept == [false], "answered from memory on the event thread, which never waits on it")
+    }
+
+    @Test func aKeptConnectionWhosePeerStopsReadingNeverHoldsTheEventThread() async throws {
+        let running = try RunningServer(options: .init(workers: 1), responder: ImmediateResponder())
+        let socket = running.socketPath
+        let other = try await offPool { () -> FastCGIClient.Reply in
+            let stuck = try FastCGIClient.connect(socket)
+            defer { close(stuck) }
+            // Answers the peer never reads: once they fill its send buffer, the next must go to a writer thread.
+            for id in 1...8 {
+                try FastCGIClient.writeAll(
+                    stuck, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "now=60000"], keepConnection: true, id: UInt16(id)))
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            let fd = try FastCGIClient.connect(socket)
+            defer { close(fd) }
+            var wait = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+            try FastCGIClient.writeAll(fd, RecordEncoder.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "now=2"]))
+            return try FastCGIClient.readReply(fd)
+        }
+        #expect(other.body == "bb", "another connection is answered while the stuck one's answers wait")
+        #expect(try await running.stopOffPool())
+    }
+
+    /// The server's ends of the connections to the Unix socket at `path`: this process's sockets named `path`
+    /// that do not listen.
+    static func serverEnds(of path: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.compactMap(Int32.init).sorted().filter { fd in
+            var listening: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening == 0 else { return false }
+            var address = sockaddr_un()
+            var size = socklen_t(MemoryLayout<sockaddr_un>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) }
+            }
+            guard named == 0, address.sun_family == sa_family_t(AF_UNIX) else { return false }
+            return withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } == path
         }
     }
 

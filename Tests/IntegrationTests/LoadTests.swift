@@ -153,9 +153,11 @@ struct LoadTests {
             }
             #expect(rows.reduce(0) { $0 + $1.run.complete } == rows.count * (total / rounds))
             #expect(rows.allSatisfy { $0.run.failed == 0 && $0.run.non2xx == 0 })
-            // Growth after the first round (caches, arenas and pools warmed up) stays small: nothing leaks per request.
-            let growth = rows.last!.rss - rows[0].rss
-            #expect(sanitized || growth < 16 * 1024, "RSS grew \(growth) KiB after the first round")
+            // Growth over the page rounds stays small: nothing leaks per request. The slow round is left out: the
+            // first callbacks bring in the code and pools of the HTTP client, the store's writes and the feed's
+            // fetch, which the responder never touched before (it let go of what only starting touched).
+            let growth = (rows[rounds / 2 - 1].rss - rows[0].rss) + (rows.last!.rss - rows[rounds / 2].rss)
+            #expect(sanitized || growth < 16 * 1024, "RSS grew \(growth) KiB over the page rounds")
             // The round with 32 visitors waiting on Instagram: no page waited for it.
             let slowRound = rows[rounds / 2].run
             #expect(slowRound.p99 < (sanitized ? 1500 : 500), "p99 \(slowRound.p99) ms while Instagram took 2 s")

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pages of the executable and its libraries that only starting touched: the Swift runtime's walk of every
+/// module's metadata, the relocation table of a position-independent executable, code run once. They are clean
+/// copies of the files, so letting go of them loses nothing: a page touched again comes back from the page cache.
+/// What stays resident is what serving touches.
+public enum StartPages {
+    /// Lets go of the resident pages of every read-only private mapping of a file that holds no page of its own.
+    /// A mapping with one (data relocated at start and made read-only after, a debugger's breakpoint) is left
+    /// whole: its pages are not the file's. Returns the bytes let go of.
+    @discardableResult
+    public static func letGo() -> Int {
+        var released = 0
+        for mapping in mappings() where mapping.isFileCopy && mapping.residentKiB > 0 {
+            if madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), mapping.end - mapping.start, MADV_DONTNEED) == 0 {
+                released += mapping.residentKiB * 1024
+            }
+        }
+        return released
+    }
+
+    /// This process's mappings, from /proc/self/smaps.
+    public static func mappings() -> [Mapping] {
+        guard let smaps = fopen("/proc/self/smaps", "r") else { return [] }
+        defer { fclose(smaps) }
+        var found: [Mapping] = []
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), smaps) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 && $0 != 0x0A }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let header = Mapping(header: text) {
+                found.append(header)
+            } else if !found.isEmpty, let (name, kib) = Self.field(text) {
+                if name == "Rss" { found[found.count - 1].residentKiB = kib }
+                if name == "Anonymous" { found[found.count - 1].anonymousKiB = kib }
+            }
+        }
+        return found
+    }
+
+    /// `Rss:     123 kB` as ("Rss", 123).
+    private static func field(_ line: String) -> (String, Int)? {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 3, parts[0].last == ":", parts[2] == "kB", let kib = Int(parts[1]) else { return nil }
+        return (String(parts[0].dropLast()), kib)
+    }
+
+    /// One mapping: its header line, `start-end perms offset dev inode path`, and the sizes under it.
+    public struct Mapping: Sendable {
+        public let start: Int
+        public let end: Int
+        /// `r-xp`, `rw-p`, `r--s`…
+        public let permissions: String
+        public let path: String
+        let inode: Substring
+        public var residentKiB = 0
+        /// Pages copied on write: the mapping's own, no longer the file's. Unknown (-1) until read.
+        public var anonymousKiB = -1
+
+        init?(header: String) {
+            let fields = header.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, fields[1].count == 4, let dash = fields[0].firstIndex(of: "-"),
+                let start = Int(fields[0][..<dash], radix: 16),
+                let end = Int(fields[0][fields[0].index(after: dash)...], radix: 16)
+            else { return nil }
+            self.start = start
+            self.end = end
+            permissions = String(fields[1])
+            inode = fields[4]
+            path = fields.count == 6 ? String(fields[5].drop { $0 == " " }) : ""
+        }
+
+        /// Private, never writable, backed by a file, and every resident page still the file's.
+        public var isFileCopy: Bool {
+            (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && inode != "0" && anonymousKiB == 0
+        }
+    }
+}

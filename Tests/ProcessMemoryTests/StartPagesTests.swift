@@ -1,0 +1,99 @@
+import Foundation
+import ProcessMemory
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Pages touched while starting are let go of, and only those that are the file's")
+struct StartPagesTests {
+    /// A file of `pages` pages of `fill`, mapped private and read, as the executable's code is.
+    final class MappedFile {
+        let path: String
+        let base: UnsafeMutableRawPointer
+        let length: Int
+
+        init(pages: Int, fill: UInt8, writable: Bool = false) throws {
+            length = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("start-pages-\(UUID().uuidString)").path
+            try Data(repeating: fill, count: length).write(to: URL(fileURLWithPath: path))
+            let fd = open(path, O_RDONLY)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            let mapped = mmap(nil, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE, fd, 0)
+            try #require(mapped != MAP_FAILED)
+            base = mapped!
+        }
+
+        deinit {
+            munmap(base, length)
+            unlink(path)
+        }
+
+        /// Touches every page, so each is resident.
+        func readAll() -> Int {
+            var sum = 0
+            for offset in stride(from: 0, to: length, by: Int(sysconf(Int32(_SC_PAGESIZE)))) {
+                sum += Int(base.load(fromByteOffset: offset, as: UInt8.self))
+            }
+            return sum
+        }
+
+        var mapping: StartPages.Mapping? {
+            StartPages.mappings().first { $0.start == Int(bitPattern: base) }
+        }
+    }
+
+    @Test func aReadOnlyFileMappingIsLetGoOfAndReadsTheSameAfter() throws {
+        let file = try MappedFile(pages: 16, fill: 7)
+        #expect(file.readAll() == 16 * 7)
+        let before = try #require(file.mapping)
+        #expect(before.permissions == "r--p")
+        #expect(before.path == file.path)
+        #expect(before.residentKiB >= 16 * 4)
+        #expect(before.isFileCopy)
+
+        #expect(StartPages.letGo() >= before.residentKiB * 1024)
+        #expect(try #require(file.mapping).residentKiB == 0)
+        // Touched again, every page comes back from the file.
+        #expect(file.readAll() == 16 * 7)
+    }
+
+    @Test func aMappingWithAPageOfItsOwnIsLeftWhole() throws {
+        let file = try MappedFile(pages: 4, fill: 1, writable: true)
+        _ = file.readAll()
+        // A page written is the mapping's own copy; made read-only after, as relocated data is at start.
+        file.base.storeBytes(of: 9, toByteOffset: 0, as: UInt8.self)
+        #expect(mprotect(file.base, file.length, PROT_READ) == 0)
+        let mapping = try #require(file.mapping)
+        #expect(mapping.permissions == "r--p")
+        #expect(mapping.anonymousKiB > 0)
+        #expect(!mapping.isFileCopy)
+
+        StartPages.letGo()
+        // Let go of, the page would read the file's 1 again: the write would be lost.
+        #expect(file.base.load(fromByteOffset: 0, as: UInt8.self) == 9)
+        #expect(try #require(file.mapping).residentKiB == mapping.residentKiB)
+    }
+
+    @Test func theExecutablesCodeIsLetGoOfAndStillRuns() throws {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        func codeKiB() -> Int {
+            StartPages.mappings().filter { $0.path == executable && $0.permissions == "r-xp" }.map(\.residentKiB).reduce(0, +)
+        }
+        let before = codeKiB()
+        #expect(before > 0)
+        StartPages.letGo()
+        // Other tests run meanwhile and touch code again, but far from all that was resident.
+        #expect(codeKiB() < before)
+        #expect([3, 1, 2].sorted() == [1, 2, 3])
+    }
+
+    @Test func writableAndSharedMappingsAreNeverFileCopies() {
+        for mapping in StartPages.mappings() where mapping.permissions.contains("w") || mapping.permissions.hasSuffix("s") {
+            #expect(!mapping.isFileCopy, "\(mapping.permissions) \(mapping.path)")
+        }
+        #expect(StartPages.mappings().contains { $0.permissions == "r-xp" })
+    }
+}
