@@ -276,7 +276,7 @@ extension FastCGIServer {
         /// answer was written on it yet; `hungUp` when the event that brought it said the peer closed its side), here
         /// when a place is free, and keeps watching it, or lets it go to the thread or task that answers it.
         func serve(_ fd: Int32, _ ready: RequestScanner.Ready, token: UInt64?, fresh: Bool, hungUp: Bool = false) {
-            let served = server.serveOnEventThread(Handoff(fd: fd, ready: ready, fresh: fresh)) {
+            let served = server.serveOnEventThread(Handoff(fd: fd, ready: ready, fresh: fresh && !ready.managementFirst)) {
                 if let token { forget(token, closing: false) }
                 // Here every read and write finds its bytes or its room; elsewhere one may wait, for at most the timeouts.
                 SocketTimeouts.give(fd, inherited: &timeoutsInherited)

@@ -4,7 +4,8 @@ import Foundation
 struct Handoff: Sendable {
     let fd: Int32
     let ready: RequestScanner.Ready
-    /// No answer was written on the connection yet: nothing waits in its send buffer.
+    /// Nothing was written on the connection yet, not even libfcgi's replies to management records: its send
+    /// buffer is empty.
     let fresh: Bool
 }
 

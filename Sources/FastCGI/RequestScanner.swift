@@ -46,13 +46,18 @@ package struct RequestScanner: Sendable {
         package var stdinBytes: Int
         package var stdinComplete: Bool
         package var trailing: Bool
+        /// Management records came first: libfcgi writes its replies to them while it reads the request.
+        package var managementFirst: Bool
 
-        package init(requestID: UInt16, keepConnection: Bool, stdinBytes: Int, stdinComplete: Bool, trailing: Bool) {
+        package init(
+            requestID: UInt16, keepConnection: Bool, stdinBytes: Int, stdinComplete: Bool, trailing: Bool, managementFirst: Bool = false
+        ) {
             self.requestID = requestID
             self.keepConnection = keepConnection
             self.stdinBytes = stdinBytes
             self.stdinComplete = stdinComplete
             self.trailing = trailing
+            self.managementFirst = managementFirst
         }
     }
 
@@ -75,11 +80,12 @@ package struct RequestScanner: Sendable {
         var keepConnection = false
         var headEnd: Int?
         var stdinBytes = 0
+        var managementFirst = false
 
         func partial() -> Ready {
             Ready(
                 requestID: requestID ?? 0, keepConnection: keepConnection, stdinBytes: stdinBytes,
-                stdinComplete: false, trailing: false)
+                stdinComplete: false, trailing: false, managementFirst: managementFirst)
         }
 
         while true {
@@ -108,6 +114,7 @@ package struct RequestScanner: Sendable {
             if id == 0 {
                 // A management record (FCGI_GET_VALUES): libfcgi answers it while reading.
                 guard headEnd == nil else { return .malformed("management record inside a request") }
+                managementFirst = true
             } else if let current = requestID {
                 guard id == current else { return .malformed("record for request \(id) inside request \(current)") }
                 switch type {
@@ -118,7 +125,7 @@ package struct RequestScanner: Sendable {
                         return .ready(
                             Ready(
                                 requestID: current, keepConnection: keepConnection, stdinBytes: stdinBytes,
-                                stdinComplete: true, trailing: bytes.count > end))
+                                stdinComplete: true, trailing: bytes.count > end, managementFirst: managementFirst))
                     }
                     stdinBytes += contentLength
                 case Self.abortRequest:

@@ -2,18 +2,31 @@
 import Glibc
 #endif
 
-/// The pages of the executable and its libraries that only starting touched: the Swift runtime's walk of every
-/// module's metadata, the relocation table of a position-independent executable, code run once. They are clean
-/// copies of the files, so letting go of them loses nothing: a page touched again comes back from the page cache.
-/// What stays resident is what serving touches.
-public enum StartPages {
-    /// Lets go of the resident pages of every read-only private mapping of a file that holds no page of its own.
-    /// A mapping with one (data relocated at start and made read-only after, a debugger's breakpoint) is left
-    /// whole: its pages are not the file's. Returns the bytes let go of.
+/// The pages of the executable and the libraries loaded with it that only starting touched: the Swift runtime's
+/// walk of every module's metadata, the relocation table of a position-independent executable, code run once.
+/// They are clean copies of the files, so letting go of them loses nothing: a page touched again comes back from
+/// the page cache. What stays resident is what serving touches.
+public struct StartPages: Sendable {
+    /// The files whose mappings are let go of.
+    public let files: Set<String>
+
+    /// The files mapped now: the executable and the libraries the loader mapped with it, which stay mapped as they
+    /// are until the process ends. Taken before anything may load a library of its own (a name lookup may): a
+    /// library being loaded changes its mappings, which letting go must never meet.
+    public static func loaded() -> StartPages {
+        StartPages(files: Set(mappings().map(\.path).filter { $0.hasPrefix("/") }))
+    }
+
+    public init(files: Set<String>) {
+        self.files = files
+    }
+
+    /// Lets go of the resident pages of every mapping of `files` that holds nothing but the file's pages
+    /// (`Mapping.isFileCopy`). Returns the bytes let go of.
     @discardableResult
-    public static func letGo() -> Int {
+    public func letGo() -> Int {
         var released = 0
-        for mapping in mappings() where mapping.isFileCopy && mapping.residentKiB > 0 {
+        for mapping in Self.mappings() where files.contains(mapping.path) && mapping.isFileCopy && mapping.residentKiB > 0 {
             if madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), mapping.end - mapping.start, MADV_DONTNEED) == 0 {
                 released += mapping.residentKiB * 1024
             }
@@ -25,15 +38,27 @@ public enum StartPages {
     public static func mappings() -> [Mapping] {
         guard let smaps = fopen("/proc/self/smaps", "r") else { return [] }
         defer { fclose(smaps) }
-        var found: [Mapping] = []
-        var line = [CChar](repeating: 0, count: 4096)
+        var lines: [String] = []
+        var line = [CChar](repeating: 0, count: Int(PATH_MAX) + 256)
         while fgets(&line, Int32(line.count), smaps) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 && $0 != 0x0A }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            lines.append(String(decoding: line.prefix { $0 != 0 && $0 != 0x0A }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return mappings(smaps: lines)
+    }
+
+    /// The mappings that lines of /proc/PID/smaps describe.
+    public static func mappings(smaps lines: [String]) -> [Mapping] {
+        var found: [Mapping] = []
+        for text in lines {
             if let header = Mapping(header: text) {
                 found.append(header)
-            } else if !found.isEmpty, let (name, kib) = Self.field(text) {
-                if name == "Rss" { found[found.count - 1].residentKiB = kib }
-                if name == "Anonymous" { found[found.count - 1].anonymousKiB = kib }
+            } else if !found.isEmpty, let (name, kib) = field(text) {
+                switch name {
+                case "Rss": found[found.count - 1].residentKiB = kib
+                case "Anonymous": found[found.count - 1].anonymousKiB = kib
+                case "Swap": found[found.count - 1].swappedKiB = kib
+                default: break
+                }
             }
         }
         return found
@@ -55,8 +80,10 @@ public enum StartPages {
         public let path: String
         let inode: Substring
         public var residentKiB = 0
-        /// Pages copied on write: the mapping's own, no longer the file's. Unknown (-1) until read.
+        /// Pages copied on write, resident: the mapping's own, no longer the file's. Unknown (-1) until read.
         public var anonymousKiB = -1
+        /// Pages copied on write and swapped out: the mapping's own too. Unknown (-1) until read.
+        public var swappedKiB = -1
 
         init?(header: String) {
             let fields = header.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
@@ -71,9 +98,11 @@ public enum StartPages {
             path = fields.count == 6 ? String(fields[5].drop { $0 == " " }) : ""
         }
 
-        /// Private, never writable, backed by a file, and every resident page still the file's.
+        /// Private, never writable, backed by a file, and no page of its own, resident or swapped: letting go of
+        /// its pages loses nothing.
         public var isFileCopy: Bool {
-            (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && inode != "0" && anonymousKiB == 0
+            (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && inode != "0"
+                && anonymousKiB == 0 && swappedKiB == 0
         }
     }
 }

@@ -89,6 +89,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let startFiles = StartPages.loaded()
         ProcessHardening.noCoreDumps()
         let logger = try common.logger(level: logLevel)
         let context = try await Context.open(common, waitingForServer: true, logger: logger)
@@ -132,7 +133,7 @@ struct Serve: AsyncParsableCommand {
                 "listen": "\(describe(listener))", "database": "\(configuration.database)",
             ])
         // Idle, the responder then holds the pages serving touches, not every page starting did.
-        let released = StartPages.letGo()
+        let released = startFiles.letGo()
         logger.debug("pages touched while starting let go", metadata: ["bytes": "\(released)"])
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {

@@ -124,7 +124,7 @@ struct FastPathTests {
     }
 
     @Test(arguments: [false, true])
-    func everyConnectionHasTheTimeouts(overTCP: Bool) throws {
+    func aConnectionGivenTheTimeoutsHasThem(overTCP: Bool) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fcgi-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

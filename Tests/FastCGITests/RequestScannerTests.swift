@@ -52,6 +52,9 @@ struct RequestScannerTests {
     @Test func managementRecordsMayComeFirst() {
         let getValues = RecordEncoder.record(type: 9, content: [], id: 0)
         #expect(ready(getValues + request)?.requestID == 7)
+        // libfcgi writes its replies to them: the connection's send buffer is no longer known to be empty.
+        #expect(ready(getValues + request)?.managementFirst == true)
+        #expect(ready(request)?.managementFirst == false)
     }
 
     @Test func refusesWhatNoWebServerSends() {

@@ -158,6 +158,8 @@ struct LoadTests {
             // fetch, which the responder never touched before (it let go of what only starting touched).
             let growth = (rows[rounds / 2 - 1].rss - rows[0].rss) + (rows.last!.rss - rows[rounds / 2].rss)
             #expect(sanitized || growth < 16 * 1024, "RSS grew \(growth) KiB over the page rounds")
+            let slowStep = rows[rounds / 2].rss - rows[rounds / 2 - 1].rss
+            #expect(sanitized || slowStep < 32 * 1024, "RSS grew \(slowStep) KiB in the round with the callbacks")
             // The round with 32 visitors waiting on Instagram: no page waited for it.
             let slowRound = rows[rounds / 2].run
             #expect(slowRound.p99 < (sanitized ? 1500 : 500), "p99 \(slowRound.p99) ms while Instagram took 2 s")
