@@ -10,12 +10,13 @@ import Glibc
 struct StartPagesTests {
     /// A file of `pages` pages of `fill`, mapped private and read, as the executable's code is.
     final class MappedFile {
+        static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let path: String
         let base: UnsafeMutableRawPointer
         let length: Int
 
         init(pages: Int, fill: UInt8, writable: Bool = false) throws {
-            length = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+            length = pages * Self.pageSize
             path = FileManager.default.temporaryDirectory.appendingPathComponent("start-pages-\(UUID().uuidString)").path
             try Data(repeating: fill, count: length).write(to: URL(fileURLWithPath: path))
             let fd = open(path, O_RDONLY)
@@ -34,7 +35,7 @@ struct StartPagesTests {
         /// Touches every page, so each is resident.
         func readAll() -> Int {
             var sum = 0
-            for offset in stride(from: 0, to: length, by: Int(sysconf(Int32(_SC_PAGESIZE)))) {
+            for offset in stride(from: 0, to: length, by: Self.pageSize) {
                 sum += Int(base.load(fromByteOffset: offset, as: UInt8.self))
             }
             return sum
@@ -88,9 +89,9 @@ struct StartPagesTests {
         let before = codeKiB()
         #expect(before > 0)
         #expect(loaded.letGo() > 0)
-        // Other tests run meanwhile and touch code again, but far from all that was resident.
+        // Other tests run meanwhile and touch code again, but far from all that was resident; this test running on
+        // is what shows the code still runs.
         #expect(codeKiB() < before)
-        #expect([3, 1, 2].sorted() == [1, 2, 3])
     }
 
     @Test func onlyAReadOnlyPrivateMappingOfAFileWithNoPageOfItsOwnIsAFileCopy() {
