@@ -25,9 +25,19 @@ public struct StateSigner: Sendable {
         self.lifetimeSeconds = lifetimeSeconds
     }
 
+    /// Random bytes in a state's nonce.
+    public static let nonceCount = 12
+
     public func issue(browser: String, now: Date = Date()) -> String {
+        issue(browser: browser, nonce: RandomBytes.make(Self.nonceCount)[...], now: now)
+    }
+
+    /// A state whose nonce is `nonce`, `nonceCount` random bytes the caller drew (with other random bytes it needs,
+    /// in one call to the system's generator).
+    public func issue(browser: String, nonce: ArraySlice<UInt8>, now: Date = Date()) -> String {
+        precondition(nonce.count == Self.nonceCount, "a state's nonce is \(Self.nonceCount) random bytes")
         let issued = String(Int(now.timeIntervalSince1970))
-        let nonce = Base64URL.encode(RandomBytes.make(12))
+        let nonce = Base64URL.encode(Array(nonce))
         let payload = "v1.\(issued).\(nonce).\(bindingTag(browser))"
         return "\(payload).\(mac(payload))"
     }
@@ -113,9 +123,18 @@ public struct BrowserCookie: Sendable {
         self.attributes = "; Path=\(path); Max-Age=\(maxAgeSeconds); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
     }
 
+    /// Random bytes in a browser id.
+    public static let randomCount = 16
+
     /// A fresh browser id: random, with its MAC.
     public func newValue() -> String {
-        let random = RandomBytes.make(16)
+        newValue(random: RandomBytes.make(Self.randomCount)[...])
+    }
+
+    /// A browser id made of `random`, `randomCount` bytes the caller drew.
+    public func newValue(random: ArraySlice<UInt8>) -> String {
+        precondition(random.count == Self.randomCount, "a browser id is \(Self.randomCount) random bytes")
+        let random = Array(random)
         return Base64URL.encode(random + mac(random))
     }
 

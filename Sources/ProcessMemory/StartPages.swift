@@ -14,7 +14,8 @@ public struct StartPages: Sendable {
     /// are until the process ends. Taken before anything may load a library of its own (a name lookup may): a
     /// library being loaded changes its mappings, which letting go must never meet.
     public static func loaded() -> StartPages {
-        StartPages(files: Set(mappings().map(\.path).filter { $0.hasPrefix("/") }))
+        // Names only: /proc/self/maps, which the kernel writes without walking every page table as for smaps.
+        StartPages(files: Set(mappings(reading: "/proc/self/maps").map(\.path).filter { $0.hasPrefix("/") }))
     }
 
     public init(files: Set<String>) {
@@ -34,13 +35,18 @@ public struct StartPages: Sendable {
         return released
     }
 
-    /// This process's mappings, from /proc/self/smaps.
+    /// This process's mappings and their sizes, from /proc/self/smaps.
     public static func mappings() -> [Mapping] {
-        guard let smaps = fopen("/proc/self/smaps", "r") else { return [] }
-        defer { fclose(smaps) }
+        mappings(reading: "/proc/self/smaps")
+    }
+
+    /// The mappings `file` lists (/proc/self/maps has the header lines of smaps, without the sizes).
+    private static func mappings(reading file: String) -> [Mapping] {
+        guard let listing = fopen(file, "r") else { return [] }
+        defer { fclose(listing) }
         var lines: [String] = []
         var line = [CChar](repeating: 0, count: Int(PATH_MAX) + 256)
-        while fgets(&line, Int32(line.count), smaps) != nil {
+        while fgets(&line, Int32(line.count), listing) != nil {
             lines.append(String(decoding: line.prefix { $0 != 0 && $0 != 0x0A }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         return mappings(smaps: lines)

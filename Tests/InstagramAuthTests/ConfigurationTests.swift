@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import InstagramAPI
 import PostgresStore
@@ -309,6 +310,16 @@ struct StateTests {
         let state = signer.issue(browser: browser)
         #expect(signer.verify(state, browser: browser) == .valid)
         #expect(signer.issue(browser: browser) != state)
+    }
+
+    @Test func aStateAndABrowserIdAreMadeOfTheRandomBytesGiven() throws {
+        let bytes = (0..<28).map { UInt8($0 * 7 % 256) }
+        let state = signer.issue(browser: browser, nonce: bytes.suffix(StateSigner.nonceCount))
+        #expect(state.components(separatedBy: ".")[2] == Base64URL.encode(Array(bytes.suffix(12))))
+        #expect(signer.verify(state, browser: browser) == .valid)
+        let made = Self.cookie.newValue(random: bytes.prefix(BrowserCookie.randomCount))
+        #expect(try #require(Base64URL.decode(made)).prefix(16) == bytes.prefix(16))
+        #expect(Self.cookie.isOurs(made))
     }
 
     @Test func everyWayOfGettingItWrong() {

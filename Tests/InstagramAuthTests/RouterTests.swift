@@ -136,6 +136,25 @@ struct RouterTests {
         try await harness.close()
     }
 
+    @Test func aFirstVisitsBrowserIdAndStateShareNoRandomBytes() async throws {
+        let harness = try await PageHarness()
+        var seen: Set<[UInt8]> = []
+        for _ in 0..<2 {
+            let (state, cookie) = await harness.begin()
+            let browser = String(cookie.split(separator: "=", maxSplits: 1)[1])
+            #expect(harness.page.context.signer.verify(state, browser: browser) == .valid)
+            // The browser id's random part, and the state's nonce: drawn at once, apart.
+            let random = try #require(Base64URL.decode(browser)).prefix(BrowserCookie.randomCount)
+            let nonce = try #require(Base64URL.decode(state.components(separatedBy: ".")[2]))
+            #expect(nonce.count == StateSigner.nonceCount)
+            #expect(!random.starts(with: nonce) && !random.reversed().starts(with: nonce.reversed()))
+            seen.insert(Array(random))
+            seen.insert(nonce)
+        }
+        #expect(seen.count == 4)
+        try await harness.close()
+    }
+
     @Test func aKnownBrowserKeepsItsCookie() async throws {
         let harness = try await PageHarness()
         let (_, cookie) = await harness.begin()

@@ -1,3 +1,4 @@
+import Accounts
 import FastCGI
 import InstagramAPI
 
@@ -5,9 +6,18 @@ import InstagramAPI
 /// browser by the binding cookie.
 enum AuthorizeHandler {
     static func respond(_ request: ParsedRequest, _ context: HandlerContext) -> Response {
-        let browser = request.browser ?? context.cookie.newValue()
-        return context.authorizePage.response(
-            for: context.signer.issue(browser: browser), extraHeaders: [("Set-Cookie", context.cookie.header(value: browser))])
+        let browser: String
+        let state: String
+        if let known = request.browser {
+            browser = known
+            state = context.signer.issue(browser: browser)
+        } else {
+            // A first visit needs a browser id and a state's nonce: one draw from the system's generator for both.
+            let random = RandomBytes.make(BrowserCookie.randomCount + StateSigner.nonceCount)
+            browser = context.cookie.newValue(random: random.prefix(BrowserCookie.randomCount))
+            state = context.signer.issue(browser: browser, nonce: random.suffix(StateSigner.nonceCount))
+        }
+        return context.authorizePage.response(for: state, extraHeaders: [("Set-Cookie", context.cookie.header(value: browser))])
     }
 
     /// The page for one state, rendered in full (`HandlerContext.authorizePage` renders it once, around a marker).
